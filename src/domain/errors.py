@@ -1,0 +1,130 @@
+"""The domain's error vocabulary; only the API layer turns these into HTTP.
+
+    OrchestratorError
+    ├── InvalidInput                 the caller asked for something impossible
+    ├── SessionNotFound
+    ├── SessionBusy                  another turn held the session past the lock timeout
+    ├── IdempotencyConflict          a key reused with a different request
+    └── ProviderError                anything that went wrong talking to a provider
+        ├── ProviderNotConfigured    no key set; names the variable to set
+        ├── ProviderUnavailable      circuit open, or still rate limited after retries
+        │   ├── ProviderRateLimited  upstream 429 (transient)
+        │   └── ProviderConnectionError  connection refused or dropped (transient)
+        ├── ProviderTimeout          no answer within the time limit (transient)
+        ├── ProviderServerError      upstream 5xx or a body we cannot read (5xx is transient)
+        ├── ProviderAuthError        upstream rejected our key; names the key variable
+        └── ProviderRejectedRequest  upstream 4xx caused by the request (unknown model, too long)
+
+Adapters raise only these; the resilience layer retries the ones marked ``transient``.
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, object] = details or {}
+
+
+class InvalidInput(OrchestratorError):
+    """The request names something that does not exist or cannot be done (400)."""
+
+
+class SessionNotFound(OrchestratorError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r} does not exist", details={"session_id": session_id}
+        )
+        self.session_id = session_id
+
+
+class SessionBusy(OrchestratorError):
+    def __init__(self, session_id: str, waited_s: float) -> None:
+        super().__init__(
+            f"session {session_id!r} is busy with another turn (waited {waited_s:g}s)",
+            details={"session_id": session_id},
+        )
+        self.retry_after: float | None = 1.0
+
+
+class IdempotencyConflict(OrchestratorError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used with a different request",
+            details={"idempotency_key": key},
+        )
+
+
+class ProviderError(OrchestratorError):
+    """A provider call failed; ``transient`` failures may succeed if retried."""
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        merged: dict[str, object] = {"provider": provider}
+        if status is not None:
+            merged["upstream_status"] = status
+        merged.update(details or {})
+        super().__init__(message, details=merged)
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ProviderNotConfigured(ProviderError):
+    def __init__(self, provider: str, variable: str) -> None:
+        super().__init__(
+            provider,
+            f"provider {provider!r} is not configured: set {variable}",
+            details={"variable": variable},
+        )
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot take calls now (circuit open, or rate limited after retries)."""
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    transient = True
+
+
+class ProviderConnectionError(ProviderUnavailable):
+    transient = True
+
+
+class ProviderTimeout(ProviderError):
+    transient = True
+
+
+class ProviderServerError(ProviderError):
+    """Upstream 5xx (transient) or a malformed body (not transient)."""
+
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
+        return self.status is not None and self.status >= 500
+
+
+class ProviderAuthError(ProviderError):
+    def __init__(self, provider: str, variable: str, status: int | None = None) -> None:
+        super().__init__(
+            provider,
+            f"provider {provider!r} rejected the configured key: check {variable}",
+            status=status,
+            details={"variable": variable},
+        )
+
+
+class ProviderRejectedRequest(ProviderError):
+    """Upstream refused the request itself (unknown model, context too long...)."""

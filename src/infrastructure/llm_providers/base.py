@@ -1,0 +1,129 @@
+"""What every provider adapter shares: its configuration, its shape, and one error mapping.
+
+An adapter is one module with one public class deriving from ``ProviderAdapter``. It states
+its ``SPEC`` (name, default model, known models, key variable) and ``BASE_URL_VARIABLE``,
+translates the domain's ``ChatRequest`` to its SDK's call, the SDK's response back to a
+``ChatResult``, and the SDK's exceptions to domain errors through ``error_for_status`` so
+that every provider fails the same way. Retries and the circuit breaker live in
+``resilience``; adapters switch their SDK's own retries off so the two never multiply.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+from src.domain.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejectedRequest,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from src.domain.llm import ChatRequest, ChatResult, ProviderSpec, StreamEvent, TokenUsage
+from src.domain.tokens import estimate_many, estimate_tokens
+
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """Settings one adapter is built with; read once by the composition root."""
+
+    api_key: str | None
+    base_url: str | None = None
+    timeout_s: float = 60.0
+    default_model: str | None = None
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+
+
+class ProviderAdapter(ABC):
+    """Base of the adapters: holds the config and one long-lived SDK client."""
+
+    SPEC: ClassVar[ProviderSpec]
+    BASE_URL_VARIABLE: ClassVar[str]
+    #: Configured without a key (local runtimes): then the base URL variable must be set.
+    KEYLESS: ClassVar[bool] = False
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._config = config
+        spec = type(self).SPEC
+        if config.default_model:
+            spec = replace(spec, default_model=config.default_model)
+        self._spec = spec
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self._spec
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - adapters without a client have nothing to close
+        """Closes the SDK client's connection pool."""
+
+    def error_for_status(
+        self,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProviderError:
+        """The domain error for an upstream HTTP status, the same for every provider."""
+        name = self.name
+        retry_after = retry_after_seconds(headers or {})
+        if status in (401, 403):
+            return ProviderAuthError(name, self._spec.key_variable or "its API key", status)
+        if status == 429:
+            return ProviderRateLimited(
+                name, f"{name} is rate limiting requests", status=status, retry_after=retry_after
+            )
+        if status in (408, 504):
+            return ProviderTimeout(name, f"{name} timed out", status=status)
+        if status >= 500:
+            return ProviderServerError(
+                name, f"{name} failed with HTTP {status}: {message}", status=status
+            )
+        return ProviderRejectedRequest(
+            name, f"{name} rejected the request: {message}", status=status
+        )
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if (ms := lowered.get("retry-after-ms")) is not None:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+
+
+def estimated_usage(request: ChatRequest, reply: str) -> TokenUsage:
+    """Usage for a response that reported none, flagged as estimated."""
+    return TokenUsage(
+        input_tokens=estimate_many(m.content for m in request.messages),
+        output_tokens=estimate_tokens(reply),
+        estimated=True,
+    )
