@@ -52,6 +52,7 @@ from src.domain.memory import (
     needs_summary,
     summary_request,
 )
+from src.domain.metrics import GlobalUsage, SessionMetrics, provider_usage, session_metrics
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
 from src.domain.pricing import cost_of
 from src.domain.tokens import estimate_many, estimate_tokens
@@ -84,6 +85,14 @@ class _Prepared:
     @property
     def summary_calls(self) -> list[CallRecord]:
         return [c for c in self.calls if c.kind == "summary" and c.ok]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """A target with its provider resolved."""
+
+    provider: str
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +191,22 @@ class SessionManager:
             has_more=offset + len(messages) < total,
         )
 
+    async def session_metrics(self, session_id: str, owner: str = DEFAULT_OWNER) -> SessionMetrics:
+        async with self._uow() as uow:
+            session = await uow.sessions.get(session_id, owner)
+            if session is None:
+                raise SessionNotFound(session_id)
+            totals = await uow.calls.totals(session_id)
+            summaries = await uow.summaries.all(session_id)
+        last_summary_at = summaries[-1].created_at if summaries else None
+        return session_metrics(session, totals, last_summary_at)
+
+    async def global_usage(self) -> GlobalUsage:
+        async with self._uow() as uow:
+            totals = await uow.calls.totals(None)
+            stats = await uow.sessions.stats(None)
+        return GlobalUsage(providers=provider_usage(totals), sessions=stats)
+
     # -- turns ----------------------------------------------------------------------------
 
     async def run_turn(self, cmd: TurnCommand) -> TurnResult:
@@ -278,25 +303,28 @@ class SessionManager:
             raise IdempotencyConflict(cmd.idempotency_key)
         return TurnResult.from_record(reply)
 
-    def _targets(self, cmd: TurnCommand) -> list[Target]:
+    def _targets(self, cmd: TurnCommand) -> list[_Route]:
         """The provider chain, checked before anything is loaded or created."""
-        primary = cmd.target or Target(self._providers.default_provider)
-        self._providers.get(primary.provider)
-        for fallback in cmd.fallbacks:
+        default = self._providers.default_provider
+        routes = [
+            _Route(t.provider or default, t.model) for t in (cmd.target or Target(), *cmd.fallbacks)
+        ]
+        self._providers.get(routes[0].provider)
+        for fallback in routes[1:]:
             with contextlib.suppress(ProviderNotConfigured):
                 self._providers.get(fallback.provider)
-        return [primary, *cmd.fallbacks]
+        return routes
 
     def _hold(self, session_id: str | None) -> AbstractAsyncContextManager[None]:
         if session_id is None:  # a session created by this turn is unknown to anyone else
             return contextlib.nullcontext()
         return self._locks.hold(session_id, self._policy.lock_timeout_s)
 
-    def _provider_and_model(self, target: Target) -> tuple[LLMProvider, str]:
+    def _provider_and_model(self, target: _Route) -> tuple[LLMProvider, str]:
         provider = self._providers.get(target.provider)
         return provider, target.model or provider.spec.default_model
 
-    async def _prepare(self, cmd: TurnCommand, primary: Target) -> _Prepared:
+    async def _prepare(self, cmd: TurnCommand, primary: _Route) -> _Prepared:
         policy = self._policy
         if cmd.session_id is None:
             now = self._clock.now()
@@ -324,7 +352,7 @@ class SessionManager:
         )
         return prepared
 
-    async def _fold(self, prepared: _Prepared, primary: Target) -> None:
+    async def _fold(self, prepared: _Prepared, primary: _Route) -> None:
         """Folds the oldest live messages into a new summary; on any failure, changes nothing."""
         session = prepared.session
         upto = fold_upto(self._policy, session.message_count, session.summary_through_seq)
@@ -364,11 +392,11 @@ class SessionManager:
         )
         prepared.window = [m for m in prepared.window if m.seq > upto]
 
-    def _summary_target(self, primary: Target) -> Target:
+    def _summary_target(self, primary: _Route) -> _Route:
         policy = self._policy
         if policy.summary_provider is None or policy.summary_provider == primary.provider:
-            return Target(primary.provider, policy.summary_model or primary.model)
-        return Target(policy.summary_provider, policy.summary_model)
+            return _Route(primary.provider, policy.summary_model or primary.model)
+        return _Route(policy.summary_provider, policy.summary_model)
 
     def _request(
         self, cmd: TurnCommand, model: str, context: tuple[ChatMessage, ...]
@@ -377,7 +405,7 @@ class SessionManager:
             model=model, messages=context, temperature=cmd.temperature, max_tokens=cmd.max_tokens
         )
 
-    async def _call(self, targets: list[Target], prepared: _Prepared, cmd: TurnCommand) -> _Answer:
+    async def _call(self, targets: list[_Route], prepared: _Prepared, cmd: TurnCommand) -> _Answer:
         for index, target in enumerate(targets):
             model = target.model or ""
             started = self._clock.monotonic()
@@ -398,7 +426,7 @@ class SessionManager:
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     @staticmethod
-    def _may_fall_back(error: ProviderError, index: int, targets: list[Target]) -> bool:
+    def _may_fall_back(error: ProviderError, index: int, targets: list[_Route]) -> bool:
         return index + 1 < len(targets) and not isinstance(error, ProviderRejectedRequest)
 
     def _estimated_result(self, request: ChatRequest, text: str) -> ChatResult:

@@ -15,9 +15,9 @@ from src.domain.llm import TextDelta, TokenUsage
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A provider and, optionally, the model to use there (else its default)."""
+    """A provider (None: the configured default) and a model (None: the provider's default)."""
 
-    provider: str
+    provider: str | None = None
     model: str | None = None
 
 

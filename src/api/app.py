@@ -1,0 +1,65 @@
+"""The FastAPI application, built from services the composition root hands in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from src.api.dependencies import Services
+from src.api.errors import install_error_handlers
+from src.api.middleware import RequestContextMiddleware
+from src.api.routes import health, metrics, orchestrate, providers, sessions
+
+DESCRIPTION = """
+A self-hosted gateway that holds conversations for backend services. Each turn loads the
+session's memory (running summary plus recent messages), calls the provider and model chosen
+in the request, stores the exchange and accounts tokens, cost and latency.
+
+Every error answers `{"error": {"code", "message", "details"}}` with an `X-Request-ID` header.
+"""
+
+# Room around the message for the rest of the JSON body and UTF-8 expansion.
+_BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(
+    services: Services,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Orchestrator",
+        version=services.config.version,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        providers.router,
+        sessions.router,
+        orchestrate.router,
+        metrics.router,
+    ):
+        app.include_router(router, prefix="/api")
+    app.include_router(metrics.prometheus_router)
+    if services.config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(services.config.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=services.metrics,
+        max_body_bytes=services.config.max_message_chars * 4 + _BODY_OVERHEAD_BYTES,
+        access_log=services.config.access_log,
+    )
+    return app

@@ -1,0 +1,123 @@
+"""``POST /api/orchestrate``: one turn of a session, answered whole or as Server-Sent Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from src.api.dependencies import RequestIdDep, Services, ServicesDep
+from src.api.errors import error_body, payload_too_large
+from src.api.presenters import turn_out
+from src.api.routes import error_responses
+from src.domain.errors import OrchestratorError
+from src.domain.llm import TextDelta
+from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
+from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
+
+router = APIRouter(tags=["orchestrate"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="A retried request with the same key returns the first response.",
+    ),
+]
+
+_SSE_DOC = (
+    "With `stream: true` the answer is `text/event-stream`: `event: session` "
+    '`{"session_id"}`, then `event: delta` `{"text"}` chunks, then `event: done` with the full '
+    "response object, or `event: error` with the error envelope."
+)
+
+
+def turn_command(body: OrchestrateRequest, idempotency_key: str | None) -> TurnCommand:
+    config = body.agent_config or AgentConfig()
+    return TurnCommand(
+        message=body.message,
+        session_id=body.session_id,
+        target=Target(config.provider, config.model),
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        system_prompt=config.system_prompt,
+        fallbacks=tuple(_target(f) for f in config.fallbacks),
+        idempotency_key=idempotency_key,
+    )
+
+
+def _target(text: str) -> Target:
+    provider, _, model = text.partition(":")
+    return Target(provider.strip(), model.strip() or None)
+
+
+@router.post(
+    "/orchestrate",
+    response_model=OrchestrateResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": _SSE_DOC},
+        **error_responses(400, 404, 409, 413, 422, 502, 503, 504),
+    },
+)
+async def orchestrate(
+    body: OrchestrateRequest,
+    services: ServicesDep,
+    request_id: RequestIdDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
+    limit = services.config.max_message_chars
+    if len(body.message) > limit:
+        raise payload_too_large("message", limit, len(body.message))
+    command = turn_command(body, idempotency_key)
+    if body.stream:
+        return await _streamed(command, services, request_id)
+    with services.lifecycle.turn():
+        result = await services.manager.run_turn(command)
+    return turn_out(result, request_id)
+
+
+async def _streamed(command: TurnCommand, services: Services, request_id: str) -> Any:
+    """Starts the turn before answering, so that errors found up front (unknown session,
+    provider not configured, session busy) still get their HTTP status."""
+    lifecycle = services.lifecycle
+    lifecycle.admit()
+    events = aiter(services.manager.stream_turn(command))
+    try:
+        first = await anext(events)
+    except BaseException:
+        lifecycle.done()
+        raise
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            yield _sse(first, request_id)
+            async for event in events:
+                yield _sse(event, request_id)
+        except OrchestratorError as error:
+            yield _event("error", error_body(error))
+        finally:
+            lifecycle.done()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(event: TurnEvent, request_id: str) -> str:
+    if isinstance(event, TextDelta):
+        return _event("delta", {"text": event.text})
+    if isinstance(event, SessionOpened):
+        return _event("session", {"session_id": event.session_id})
+    assert isinstance(event, TurnDone)
+    return f"event: done\ndata: {turn_out(event.result, request_id).model_dump_json()}\n\n"
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
