@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from src.api.app import create_app
+from src.api.dependencies import ApiConfig, Services
+from src.domain.memory import MemoryPolicy
+from src.domain.session_manager import SessionManager
+from tests.fakes.domain import (
+    FakeClock,
+    FakeDirectory,
+    FakeLocks,
+    FakeProvider,
+    FakeStore,
+    FixedPrices,
+)
+from tests.unit.test_session_manager import PRICE
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    models: tuple[str, ...]
+    default_model: str
+    is_configured: bool
+    is_healthy: bool
+    capabilities: tuple[str, ...] = ("chat", "streaming")
+
+
+class Catalog:
+    def __init__(self, directory: FakeDirectory) -> None:
+        self.directory = directory
+        self.unhealthy: set[str] = set()
+
+    def describe(self) -> list[Status]:
+        names = [*self.directory.providers, *sorted(self.directory.unconfigured)]
+        return [
+            Status(n, ("m",), "m", n not in self.directory.unconfigured, n not in self.unhealthy)
+            for n in names
+        ]
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    provider: FakeProvider
+    store: FakeStore
+    services: Services
+    catalog: Catalog
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Harness]:
+    provider = FakeProvider()
+    store = FakeStore()
+    directory = FakeDirectory(provider, unconfigured=["absent"])
+    manager = SessionManager(
+        uow=store,
+        providers=directory,
+        prices=FixedPrices({("fake", "fake-1"): PRICE}),
+        locks=FakeLocks(),
+        clock=FakeClock(),
+        policy=MemoryPolicy(lock_timeout_s=0.2),
+    )
+    ready = {"db": True}
+
+    async def database_ready() -> bool:
+        return ready["db"]
+
+    catalog = Catalog(directory)
+    services = Services(
+        manager=manager,
+        providers=catalog,
+        database_ready=database_ready,
+        config=ApiConfig(version="test", max_message_chars=1000, access_log=False),
+    )
+    app = create_app(services)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Harness(client, provider, store, services, catalog)
