@@ -26,6 +26,7 @@ from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, Lifecycle, Services
 from src.domain.memory import MemoryPolicy
+from src.domain.passthrough import Passthrough
 from src.domain.session_manager import SessionManager
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.llm_providers.registry import build_provider_registry
@@ -62,15 +63,17 @@ def build_app(settings: Settings, env: Mapping[str, str]) -> FastAPI:
         breaker_threshold=settings.circuit_breaker_threshold,
         breaker_cooldown_s=settings.circuit_breaker_cooldown_s,
     )
-    for name in (settings.default_provider, settings.summary_provider):
-        if name is not None:
-            registry.check_known(name)
+    if settings.summary_provider is not None:
+        registry.require_known(settings.summary_provider)
+    uow = SqlUnitOfWorkFactory(engine)
+    prices = JsonPriceBook.load()
+    clock = SystemClock()
     manager = SessionManager(
-        uow=SqlUnitOfWorkFactory(engine),
+        uow=uow,
         providers=registry,
-        prices=JsonPriceBook.load(),
+        prices=prices,
         locks=session_locks_for(engine),
-        clock=SystemClock(),
+        clock=clock,
         policy=MemoryPolicy(
             summarization_threshold=settings.session_summarization_threshold,
             summary_token_threshold=settings.session_summary_token_threshold,
@@ -87,6 +90,7 @@ def build_app(settings: Settings, env: Mapping[str, str]) -> FastAPI:
 
     services = Services(
         manager=manager,
+        passthrough=Passthrough(uow=uow, providers=registry, prices=prices, clock=clock),
         providers=registry,
         database_ready=database_ready,
         config=ApiConfig(

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
-from src.api.routes import health, metrics, orchestrate, providers, sessions
+from src.api.routes import health, metrics, openai_compat, orchestrate, providers, sessions
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -48,6 +48,7 @@ def create_app(
     ):
         app.include_router(router, prefix="/api")
     app.include_router(metrics.prometheus_router)
+    app.include_router(openai_compat.router)
     if services.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -7,6 +7,7 @@ logged by type only, never with a stack trace or message that could carry a secr
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any
@@ -135,18 +136,40 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
+OPENAI_PREFIX = "/v1/"
+
+
+def openai_error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    """OpenAI's error shape, for the OpenAI-compatible endpoints."""
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    if status == 401:
+        kind = "authentication_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
+    """Re-shapes an envelope response for ``/v1`` paths, keeping status and headers."""
+    if not request.url.path.startswith(OPENAI_PREFIX):
+        return response
+    error = json.loads(bytes(response.body))["error"]
+    body = openai_error_body(response.status_code, error["code"], error["message"])
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    return JSONResponse(body, status_code=response.status_code, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(domain.OrchestratorError)
-    async def _domain(_: Request, exc: domain.OrchestratorError) -> JSONResponse:
-        return domain_error_response(exc)
+    async def _domain(request: Request, exc: domain.OrchestratorError) -> JSONResponse:
+        return _in_openai_format(request, domain_error_response(exc))
 
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return envelope(exc.status, exc.code, exc.message, exc.details, exc.retry_after)
+    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+        response = envelope(exc.status, exc.code, exc.message, exc.details, exc.retry_after)
+        return _in_openai_format(request, response)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _in_openai_format(request, validation_response(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -156,9 +179,10 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return envelope(exc.status_code, code, message)
+        return _in_openai_format(request, envelope(exc.status_code, code, message))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected %s while serving a request", type(exc).__name__)
-        return envelope(500, "internal_error", "an internal error occurred")
+        response = envelope(500, "internal_error", "an internal error occurred")
+        return _in_openai_format(request, response)

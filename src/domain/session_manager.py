@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from src.domain.accounting import CallAccountant, new_id
 from src.domain.entities import (
     DEFAULT_OWNER,
-    CallKind,
     CallRecord,
     Message,
     Session,
@@ -54,7 +53,6 @@ from src.domain.memory import (
 )
 from src.domain.metrics import GlobalUsage, SessionMetrics, provider_usage, session_metrics
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
-from src.domain.pricing import cost_of
 from src.domain.tokens import estimate_many, estimate_tokens
 from src.domain.turns import (
     HistoryPage,
@@ -65,10 +63,6 @@ from src.domain.turns import (
     TurnEvent,
     TurnResult,
 )
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 @dataclass(slots=True)
@@ -100,7 +94,7 @@ class _Answer:
     provider: str
     model: str
     result: ChatResult
-    latency_s: float
+    started: float
     fallback_from: str | None
     interrupted: bool = False
 
@@ -118,7 +112,7 @@ class SessionManager:
     ) -> None:
         self._uow = uow
         self._providers = providers
-        self._prices = prices
+        self._accounts = CallAccountant(prices, clock)
         self._locks = locks
         self._clock = clock
         self._policy = policy
@@ -260,13 +254,13 @@ class SessionManager:
                                 target.provider,
                                 model,
                                 event.result,
-                                self._clock.monotonic() - call_started,
+                                call_started,
                                 fallback_from,
                             )
                 except ProviderError as error:
                     prepared.calls.append(
-                        self._failed_call(
-                            prepared, "turn", target.provider, model, error, call_started
+                        self._accounts.failed(
+                            prepared.session.id, "turn", target.provider, model, error, call_started
                         )
                     )
                     if parts or not self._may_fall_back(error, index, targets):
@@ -278,7 +272,7 @@ class SessionManager:
                         target.provider,
                         model,
                         self._estimated_result(request, "".join(parts)),
-                        self._clock.monotonic() - call_started,
+                        call_started,
                         fallback_from,
                         interrupted=True,
                     )
@@ -371,11 +365,15 @@ class SessionManager:
             result = await provider.complete(summary_request(model, session.summary, folded))
         except ProviderError as error:
             prepared.calls.append(
-                self._failed_call(prepared, "summary", target.provider, model, error, started)
+                self._accounts.failed(
+                    prepared.session.id, "summary", target.provider, model, error, started
+                )
             )
             return
         prepared.calls.append(
-            self._call_record(prepared, "summary", target.provider, model, result.usage, started)
+            self._accounts.succeeded(
+                prepared.session.id, "summary", target.provider, model, result.usage, started
+            )
         )
         text = accept_summary(result.text, session.summary, folded)
         if text is None:
@@ -414,15 +412,16 @@ class SessionManager:
                 result = await provider.complete(self._request(cmd, model, prepared.context))
             except ProviderError as error:
                 prepared.calls.append(
-                    self._failed_call(prepared, "turn", target.provider, model, error, started)
+                    self._accounts.failed(
+                        prepared.session.id, "turn", target.provider, model, error, started
+                    )
                 )
                 if not self._may_fall_back(error, index, targets):
                     await self._record_failure(prepared)
                     raise
                 continue
             fallback_from = targets[0].provider if index else None
-            latency = self._clock.monotonic() - started
-            return _Answer(target.provider, model, result, latency, fallback_from)
+            return _Answer(target.provider, model, result, started, fallback_from)
         raise AssertionError("unreachable: the last target re-raises")  # pragma: no cover
 
     @staticmethod
@@ -436,50 +435,6 @@ class SessionManager:
             estimated=True,
         )
         return ChatResult(text=text, model=request.model, usage=usage, finish_reason="interrupted")
-
-    def _call_record(
-        self,
-        prepared: _Prepared,
-        kind: CallKind,
-        provider: str,
-        model: str,
-        usage: TokenUsage,
-        started: float,
-    ) -> CallRecord:
-        return CallRecord(
-            id=new_id("call"),
-            session_id=prepared.session.id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            usage=usage,
-            cost=cost_of(usage, self._prices.price_of(provider, model)),
-            latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
-        )
-
-    def _failed_call(
-        self,
-        prepared: _Prepared,
-        kind: CallKind,
-        provider: str,
-        model: str,
-        error: ProviderError,
-        started: float,
-    ) -> CallRecord:
-        return CallRecord(
-            id=new_id("call"),
-            session_id=prepared.session.id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            usage=TokenUsage(),
-            cost=Decimal(0),
-            latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
-            ok=False,
-            error_code=type(error).__name__,
-        )
 
     async def _record_failure(self, prepared: _Prepared) -> None:
         """Keeps the accounting of a failed turn (a summary call costs money even so).
@@ -497,16 +452,8 @@ class SessionManager:
         session = prepared.session
         now = self._clock.now()
         usage = answer.result.usage
-        turn_call = CallRecord(
-            id=new_id("call"),
-            session_id=session.id,
-            kind="turn",
-            provider=answer.provider,
-            model=answer.model,
-            usage=usage,
-            cost=cost_of(usage, self._prices.price_of(answer.provider, answer.model)),
-            latency_s=answer.latency_s,
-            created_at=now,
+        turn_call = self._accounts.succeeded(
+            session.id, "turn", answer.provider, answer.model, usage, answer.started
         )
         question = Message(
             id=new_id("msg"),

@@ -9,6 +9,7 @@ import pytest
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, Services
 from src.domain.memory import MemoryPolicy
+from src.domain.passthrough import Passthrough
 from src.domain.session_manager import SessionManager
 from tests.fakes.domain import (
     FakeClock,
@@ -74,6 +75,9 @@ async def api() -> AsyncIterator[Harness]:
     catalog = Catalog(directory)
     services = Services(
         manager=manager,
+        passthrough=Passthrough(
+            uow=store, providers=directory, prices=FixedPrices(), clock=FakeClock()
+        ),
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(version="test", max_message_chars=1000, access_log=False),

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
 
 from src.api.dependencies import RequestIdDep, Services, ServicesDep
 from src.api.errors import error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
+from src.api.streaming import open_stream, sse_response
 from src.domain.errors import OrchestratorError
 from src.domain.llm import TextDelta
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
@@ -85,13 +85,8 @@ async def _streamed(command: TurnCommand, services: Services, request_id: str) -
     """Starts the turn before answering, so that errors found up front (unknown session,
     provider not configured, session busy) still get their HTTP status."""
     lifecycle = services.lifecycle
-    lifecycle.admit()
     events = aiter(services.manager.stream_turn(command))
-    try:
-        first = await anext(events)
-    except BaseException:
-        lifecycle.done()
-        raise
+    first = await open_stream(lifecycle, events)
 
     async def body() -> AsyncIterator[str]:
         try:
@@ -103,11 +98,7 @@ async def _streamed(command: TurnCommand, services: Services, request_id: str) -
         finally:
             lifecycle.done()
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(body())
 
 
 def _sse(event: TurnEvent, request_id: str) -> str:

@@ -1,0 +1,219 @@
+"""Google's Gemini Developer API through the ``google-genai`` SDK.
+
+``google-generativeai`` is Google's deprecated SDK; ``google-genai`` is its successor. Quirks
+handled here:
+
+- System messages go to ``config.system_instruction``; the assistant's role is ``model``.
+- The SDK calls ``{base_url}/v1/models/{model}:generateContent`` and
+  ``:streamGenerateContent?alt=sse``. It prefers aiohttp when installed, whose time-out is a
+  deadline for the whole response that would cut long streams, and retries a refused
+  connection on its own (after 1-10 s) unless retry options are given. So the adapter hands
+  it an httpx client it owns (the time-out then applies to each read, as for the other
+  providers) and retry options of a single attempt.
+- ``usageMetadata.promptTokenCount`` already includes cached tokens, and thinking tokens
+  are counted apart from the candidates (see ``usage_from_gemini``).
+- A rejected key is a 400 ``INVALID_ARGUMENT`` whose ``ErrorInfo`` reason is
+  ``API_KEY_INVALID``, not a 401; a 429 says when to retry in a ``RetryInfo`` detail of the
+  body (``"retryDelay": "7s"``), not in a ``Retry-After`` header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, Final
+
+import httpx2
+from google import genai
+from google.genai import errors, types
+
+from src.domain.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from src.domain.llm import (
+    ChatRequest,
+    ChatResult,
+    ProviderSpec,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
+from src.infrastructure.llm_providers.base import (
+    ProviderAdapter,
+    ProviderConfig,
+    estimated_usage,
+)
+
+_RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
+_ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> TokenUsage:
+    """Gemini usage in the domain's terms.
+
+    ``prompt_token_count`` already includes ``cached_content_token_count``; tool results
+    fed back to the model (``tool_use_prompt_token_count``) are billed as input too.
+    ``thoughts_token_count`` is billed as output but reported apart from
+    ``candidates_token_count``, so output is their sum and the thoughts are its reasoning.
+    Gemini bills no per-token cache writes (cache storage is billed by the hour).
+    """
+    thoughts = usage.thoughts_token_count or 0
+    return TokenUsage(
+        input_tokens=(usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0),
+        output_tokens=(usage.candidates_token_count or 0) + thoughts,
+        cached_input_tokens=usage.cached_content_token_count or 0,
+        reasoning_tokens=thoughts,
+    )
+
+
+def _contents(request: ChatRequest) -> list[types.Content]:
+    return [
+        types.Content(
+            role="model" if message.role == "assistant" else "user",
+            parts=[types.Part(text=message.content)],
+        )
+        for message in request.conversation
+    ]
+
+
+def _text_of(response: types.GenerateContentResponse) -> str:
+    """The answer's text, without thought summaries."""
+    if not response.candidates or not response.candidates[0].content:
+        return ""
+    parts = response.candidates[0].content.parts or []
+    return "".join(part.text for part in parts if part.text and not part.thought)
+
+
+def _finish_reason(response: types.GenerateContentResponse) -> str | None:
+    if not response.candidates or response.candidates[0].finish_reason is None:
+        return None
+    return str(response.candidates[0].finish_reason.value)
+
+
+def _error_details(exc: errors.APIError) -> list[Mapping[str, Any]]:
+    body = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else {}
+    details = body.get("details") if isinstance(body, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _retry_delay(details: list[Mapping[str, Any]]) -> str | None:
+    """Seconds from a ``RetryInfo`` detail (``"retryDelay": "7s"`` or ``"0.5s"``)."""
+    for detail in details:
+        delay = detail.get("retryDelay")
+        if detail.get("@type") == _RETRY_INFO and isinstance(delay, str) and delay.endswith("s"):
+            return delay.removesuffix("s")
+    return None
+
+
+class GeminiProvider(ProviderAdapter):
+    """Gemini models through ``genai.Client(...).aio``, with the SDK's retries off."""
+
+    SPEC = ProviderSpec(
+        name="gemini",
+        default_model="gemini-3.8-flash",
+        models=("gemini-3.8-flash", "gemini-4-argon", "gemini-3.1-flash-lite"),
+        key_variable="GEMINI_API_KEY",
+        key_aliases=("GOOGLE_API_KEY",),
+    )
+    BASE_URL_VARIABLE = "GEMINI_BASE_URL"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        self._http = httpx2.AsyncClient(timeout=config.timeout_s)
+        self._client = genai.Client(
+            vertexai=False,
+            api_key=config.api_key,
+            http_options=types.HttpOptions(
+                base_url=config.base_url,
+                timeout=round(config.timeout_s * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+                httpx_async_client=self._http,
+            ),
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        try:
+            response = await self._client.aio.models.generate_content(
+                model=request.model, contents=_contents(request), config=self._config_for(request)
+            )
+        except (errors.APIError, httpx2.HTTPError, ValueError) as exc:
+            raise self._domain_error(exc) from exc
+        text = _text_of(response)
+        usage = response.usage_metadata
+        return ChatResult(
+            text=text,
+            model=response.model_version or request.model,
+            usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
+            finish_reason=_finish_reason(response),
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        pieces: list[str] = []
+        model = request.model
+        usage: types.GenerateContentResponseUsageMetadata | None = None
+        finish_reason: str | None = None
+        chunks: AsyncIterator[types.GenerateContentResponse] | None = None
+        try:
+            chunks = await self._client.aio.models.generate_content_stream(
+                model=request.model, contents=_contents(request), config=self._config_for(request)
+            )
+            async for chunk in chunks:
+                # Every chunk may repeat the usage so far; the last one is complete.
+                usage = chunk.usage_metadata or usage
+                model = chunk.model_version or model
+                finish_reason = _finish_reason(chunk) or finish_reason
+                if piece := _text_of(chunk):
+                    pieces.append(piece)
+                    yield TextDelta(piece)
+        except (errors.APIError, httpx2.HTTPError, ValueError) as exc:
+            raise self._domain_error(exc) from exc
+        finally:
+            if isinstance(chunks, AsyncGenerator):  # release the response if abandoned early
+                await chunks.aclose()
+        if finish_reason is None:  # the last chunk always names why the reply ended
+            raise ProviderConnectionError(self.name, "gemini closed the stream before its end")
+        text = "".join(pieces)
+        yield StreamEnd(
+            ChatResult(
+                text=text,
+                model=model,
+                usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
+                finish_reason=finish_reason,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+        await self._http.aclose()
+
+    def _config_for(self, request: ChatRequest) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            system_instruction=request.system_text,
+            temperature=request.temperature,
+            max_output_tokens=request.max_tokens or self._config.max_output_tokens,
+        )
+
+    def _domain_error(self, exc: Exception) -> ProviderError:
+        """The one place SDK and transport exceptions become domain errors."""
+        if isinstance(exc, errors.APIError):
+            details = _error_details(exc)
+            status = exc.code
+            if any(
+                d.get("@type") == _ERROR_INFO and d.get("reason") == "API_KEY_INVALID"
+                for d in details
+            ):
+                status = 401
+            headers = dict(exc.response.headers) if exc.response is not None else {}
+            if "retry-after" not in {k.lower() for k in headers} and (
+                delay := _retry_delay(details)
+            ):
+                headers["retry-after"] = delay
+            return self.error_for_status(status, exc.message or str(exc.status), headers)
+        if isinstance(exc, httpx2.TimeoutException):
+            return ProviderTimeout(self.name, f"{self.name} did not answer in time")
+        if isinstance(exc, httpx2.TransportError):
+            return ProviderConnectionError(self.name, f"could not reach {self.name}")
+        return ProviderServerError(self.name, f"{self.name} sent a body that cannot be read")

@@ -1,0 +1,229 @@
+"""The OpenAI chat-completions protocol, shared by every vendor that speaks it.
+
+OpenAI, xAI (Grok), DeepSeek, Moonshot (Kimi) and Ollama all answer
+``POST {base_url}/chat/completions`` in OpenAI's shape, so one adapter over the official
+``openai`` SDK serves them all. Each vendor module subclasses ``OpenAICompatibleProvider``
+and states only what differs (name, models, key variable, base URL, quirks as class flags).
+
+Usage quirks, normalized by :func:`usage_from_openai`:
+
+* OpenAI: ``prompt_tokens`` already *includes* ``prompt_tokens_details.cached_tokens``;
+  ``completion_tokens`` already includes ``completion_tokens_details.reasoning_tokens``.
+* DeepSeek: reports ``prompt_cache_hit_tokens`` and ``prompt_cache_miss_tokens`` (fields the
+  SDK does not declare, so they arrive as pydantic extras); hit + miss is the whole prompt.
+* xAI: ``completion_tokens`` *excludes* reasoning tokens (``total_tokens`` = prompt +
+  completion + reasoning), so they are added back (``REASONING_IN_COMPLETION_TOKENS``).
+* Moonshot: a stream may carry its usage inside the last choice (``choices[0].usage``)
+  instead of a separate usage chunk; both places are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import openai
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from src.domain.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from src.domain.llm import (
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
+from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig, estimated_usage
+
+#: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
+_KEYLESS_PLACEHOLDER = "keyless"
+_MAX_UPSTREAM_MESSAGE = 300
+
+
+def usage_from_openai(
+    usage: CompletionUsage, *, reasoning_in_completion: bool = True
+) -> TokenUsage:
+    """Provider-reported usage in the domain's convention (input includes cached reads)."""
+    extras = usage.model_extra or {}
+    hit, miss = extras.get("prompt_cache_hit_tokens"), extras.get("prompt_cache_miss_tokens")
+    prompt_details = usage.prompt_tokens_details
+    if isinstance(hit, int) and isinstance(miss, int):
+        # DeepSeek: the split is authoritative; hit + miss is the whole prompt.
+        input_tokens, cached = hit + miss, hit
+    else:
+        input_tokens = usage.prompt_tokens or 0
+        cached = (prompt_details.cached_tokens if prompt_details else None) or 0
+    cache_write = (prompt_details.cache_write_tokens if prompt_details else None) or 0
+    completion_details = usage.completion_tokens_details
+    reasoning = (completion_details.reasoning_tokens if completion_details else None) or 0
+    output = (usage.completion_tokens or 0) + (0 if reasoning_in_completion else reasoning)
+    return TokenUsage(
+        input_tokens=input_tokens,
+        output_tokens=output,
+        cached_input_tokens=cached,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+    )
+
+
+class OpenAICompatibleProvider(ProviderAdapter):
+    """Chat completions over one long-lived ``AsyncOpenAI`` client, SDK retries off."""
+
+    DEFAULT_BASE_URL: ClassVar[str]
+    #: Send a previous answer's ``reasoning_content`` back with it on later turns.
+    SEND_REASONING_BACK: ClassVar[bool] = False
+    #: OpenAI's reasoning models refuse ``max_tokens``; they take ``max_completion_tokens``.
+    USES_MAX_COMPLETION_TOKENS: ClassVar[bool] = False
+    #: False where ``completion_tokens`` leaves the reasoning tokens out (xAI).
+    REASONING_IN_COMPLETION_TOKENS: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        api_key = config.api_key
+        if not api_key:
+            if not self.KEYLESS:
+                raise ProviderNotConfigured(self.name, self.spec.key_variable or "its API key")
+            api_key = _KEYLESS_PLACEHOLDER
+        self._api_key = api_key
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=config.base_url or self.DEFAULT_BASE_URL,
+            timeout=config.timeout_s,
+            max_retries=0,
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        with self._translated_errors():
+            response = await self._client.chat.completions.create(**self._params(request))
+            return self._result(request, response)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        text: list[str] = []
+        reasoning: list[str] = []
+        usage: TokenUsage | None = None
+        finish_reason: str | None = None
+        model = request.model
+        with self._translated_errors():
+            chunks = await self._client.chat.completions.create(
+                **self._params(request), stream=True, stream_options={"include_usage": True}
+            )
+            async with chunks:
+                async for chunk in chunks:
+                    model = getattr(chunk, "model", None) or model
+                    usage = self._chunk_usage(chunk) or usage
+                    for choice in getattr(chunk, "choices", None) or ():
+                        finish_reason = choice.finish_reason or finish_reason
+                        if thought := _extra_text(choice.delta, "reasoning_content"):
+                            reasoning.append(thought)
+                        if piece := choice.delta.content:
+                            text.append(piece)
+                            yield TextDelta(piece)
+        reply = "".join(text)
+        yield StreamEnd(
+            ChatResult(
+                text=reply,
+                model=model,
+                usage=usage or estimated_usage(request, reply),
+                finish_reason=finish_reason,
+                reasoning_content="".join(reasoning) or None,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # -- request ---------------------------------------------------------------------------
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [self._message(m) for m in request.messages],
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            limit_name = (
+                "max_completion_tokens" if self.USES_MAX_COMPLETION_TOKENS else "max_tokens"
+            )
+            params[limit_name] = request.max_tokens
+        return params
+
+    def _message(self, message: ChatMessage) -> dict[str, str]:
+        wire = {"role": message.role, "content": message.content}
+        if self.SEND_REASONING_BACK and message.role == "assistant" and message.reasoning_content:
+            wire["reasoning_content"] = message.reasoning_content
+        return wire
+
+    # -- response --------------------------------------------------------------------------
+
+    def _result(self, request: ChatRequest, response: object) -> ChatResult:
+        choices = getattr(response, "choices", None)
+        if not isinstance(response, ChatCompletion) or not choices:
+            raise ProviderServerError(self.name, f"{self.name} sent a response without choices")
+        choice = choices[0]
+        reply = choice.message.content or ""
+        usage = response.usage
+        return ChatResult(
+            text=reply,
+            model=response.model or request.model,
+            usage=self._usage(usage) if usage else estimated_usage(request, reply),
+            finish_reason=choice.finish_reason,
+            reasoning_content=_extra_text(choice.message, "reasoning_content"),
+        )
+
+    def _chunk_usage(self, chunk: ChatCompletionChunk) -> TokenUsage | None:
+        if usage := getattr(chunk, "usage", None):
+            return self._usage(usage)
+        for choice in getattr(chunk, "choices", None) or ():
+            raw = (choice.model_extra or {}).get("usage")
+            if isinstance(raw, Mapping):  # Moonshot: usage inside the last choice
+                return self._usage(CompletionUsage.model_validate(raw))
+        return None
+
+    def _usage(self, usage: CompletionUsage) -> TokenUsage:
+        return usage_from_openai(usage, reasoning_in_completion=self.REASONING_IN_COMPLETION_TOKENS)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """The one place SDK exceptions become domain errors."""
+        name = self.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except openai.APIStatusError as error:
+            raise self.error_for_status(
+                error.status_code, self._upstream_message(error), dict(error.response.headers)
+            ) from error
+        except openai.APITimeoutError as error:
+            raise ProviderTimeout(name, f"{name} did not answer in time") from error
+        except openai.APIConnectionError as error:
+            raise ProviderConnectionError(name, f"could not reach {name}") from error
+        except (openai.APIError, ValueError) as error:
+            # A body we cannot read (bad JSON, wrong shape, an error event mid-stream):
+            # status None, so it is not retried.
+            raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+
+    def _upstream_message(self, error: openai.APIStatusError) -> str:
+        body = error.body
+        message = body.get("message") if isinstance(body, Mapping) else None
+        text = message if isinstance(message, str) and message else f"HTTP {error.status_code}"
+        return text.replace(self._api_key, "***")[:_MAX_UPSTREAM_MESSAGE]
+
+
+def _extra_text(model: Any, field: str) -> str | None:
+    """A string field the SDK does not declare (e.g. ``reasoning_content``), if present."""
+    value = (getattr(model, "model_extra", None) or {}).get(field)
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,210 @@
+"""Retries and a circuit breaker around any provider adapter.
+
+Only errors marked ``transient`` (429, 5xx, timeouts, dropped connections) are retried, after
+the upstream's Retry-After when it sent one (capped), else after an exponential backoff with
+jitter. The SDKs' own retries are off, so the two never multiply. A stream is retried only
+while it has yielded nothing: once text reached the client, a retry would repeat it.
+
+The breaker counts consecutive failed calls (after their retries). Errors that prove the
+upstream answered (a rejected request, a refused key) reset the count instead: the provider
+is healthy, the request or configuration is not. After ``failure_threshold`` failures the
+circuit opens and calls fail fast with ``ProviderUnavailable``; after ``cooldown_s`` one trial
+call goes through (half-open) and its outcome closes or reopens the circuit.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from src.domain.errors import (
+    ProviderError,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from src.domain.llm import ChatRequest, ChatResult, LLMProvider, ProviderSpec, StreamEvent
+
+T = TypeVar("T")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Fails fast while a provider keeps failing; one trial call after each cool-down."""
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._threshold = failure_threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self._cooldown_s:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.state is not BreakerState.OPEN
+
+    def admit(self, provider: str) -> None:
+        """Raises ``ProviderUnavailable`` unless a call may go to the upstream now."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return
+        if state is BreakerState.HALF_OPEN and not self._trial_running:
+            self._trial_running = True
+            return
+        assert self._opened_at is not None
+        remaining = max(self._opened_at + self._cooldown_s - self._clock(), 0.0)
+        raise ProviderUnavailable(
+            provider,
+            f"{provider} is failing repeatedly; calls are paused for {remaining:.0f}s",
+            retry_after=remaining,
+        )
+
+    def record(self, error: BaseException | None) -> None:
+        """The outcome of an admitted call: ``None`` for success."""
+        self._trial_running = False
+        if error is None or not counts_as_outage(error):
+            self._failures = 0
+            self._opened_at = None
+            return
+        self._failures += 1
+        if self._opened_at is not None or self._failures >= self._threshold:
+            self._opened_at = self._clock()
+
+    def release(self) -> None:
+        """An admitted call ended without an outcome (cancelled): let the next one try."""
+        self._trial_running = False
+
+
+def counts_as_outage(error: BaseException) -> bool:
+    """Whether an error says the provider is down, rather than our request being wrong."""
+    return isinstance(error, ProviderServerError | ProviderTimeout | ProviderUnavailable)
+
+
+class ResilientProvider:
+    """An ``LLMProvider`` that retries transient failures of ``inner`` behind a breaker."""
+
+    def __init__(
+        self,
+        inner: LLMProvider,
+        *,
+        max_retries: int = 2,
+        retry_after_cap_s: float = 30.0,
+        base_delay_s: float = 0.5,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._inner = inner
+        self._max_retries = max_retries
+        self._cap_s = retry_after_cap_s
+        self._backoff = wait_exponential_jitter(
+            initial=base_delay_s, max=retry_after_cap_s, jitter=base_delay_s
+        )
+        self.breaker = breaker or CircuitBreaker()
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self._inner.spec
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.breaker.is_healthy
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        return await self._guarded(lambda: self._inner.complete(request))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        events, first = await self._guarded(lambda: self._first_event(request))
+        try:
+            yield first
+            async for event in events:
+                yield event
+        except Exception as error:  # failed mid-stream: too late to retry, but it counts
+            self.breaker.record(error)
+            raise
+        finally:
+            await _close(events)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` with retries, admitted by the breaker and reported to it."""
+        self.breaker.admit(self.spec.name)
+        try:
+            result = await self._retrying(call)
+        except Exception as error:
+            self.breaker.record(error)
+            raise
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.record(None)
+        return result
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            retry=retry_if_exception(_is_transient),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float):
+            return min(float(retry_after), self._cap_s)
+        return self._backoff(state)
+
+    async def _first_event(
+        self, request: ChatRequest
+    ) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+        """Opens the inner stream up to its first event: the part that may be retried."""
+        events = aiter(self._inner.stream(request))
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            name = self.spec.name
+            raise ProviderServerError(name, f"{name} ended the stream without a reply") from None
+        except BaseException:
+            await _close(events)
+            raise
+        return events, first
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, ProviderError) and error.transient
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    """Closes an abandoned stream so its HTTP response is released now, not at GC."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,434 @@
+"""The OpenAI-compatible vendors through the real openai SDK against a fake upstream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from src.domain.errors import (
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderRejectedRequest,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, StreamEvent, TextDelta, TokenUsage
+from src.domain.pricing import cost_of
+from src.infrastructure.llm_providers.base import ProviderConfig
+from src.infrastructure.llm_providers.deepseek import DeepSeekProvider
+from src.infrastructure.llm_providers.grok import GrokProvider
+from src.infrastructure.llm_providers.kimi import KimiProvider
+from src.infrastructure.llm_providers.ollama import OllamaProvider
+from src.infrastructure.llm_providers.openai import OpenAIProvider
+from src.infrastructure.llm_providers.openai_compatible import OpenAICompatibleProvider
+from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
+from src.infrastructure.pricing.price_book import JsonPriceBook
+from tests.fakes import openai_wire as wire
+from tests.fakes.upstream import FakeUpstream, Reply
+
+API_KEY = "sk-test-secret-123"
+VENDORS = [OpenAIProvider, GrokProvider, DeepSeekProvider, KimiProvider, OllamaProvider]
+vendors = pytest.mark.parametrize("vendor", VENDORS, ids=lambda v: v.SPEC.name)
+
+CONTEXT = (
+    ChatMessage("system", "You are terse."),
+    ChatMessage("system", "Summary of the earlier conversation:\nThe user likes cats."),
+    ChatMessage("user", "Name a cat."),
+    ChatMessage("assistant", "Tom."),
+    ChatMessage("user", "Another one?"),
+)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream(wire.echo) as upstream:
+        yield upstream
+
+
+@pytest.fixture(autouse=True)
+def _clean(fake: FakeUpstream) -> None:
+    fake.reset()
+
+
+Vendor = type[OpenAICompatibleProvider]
+Build = Callable[..., OpenAICompatibleProvider]
+
+
+@pytest.fixture
+async def make(fake: FakeUpstream) -> AsyncIterator[Build]:
+    """Builds adapters pointed at the fake, closing them after the test."""
+    built: list[OpenAICompatibleProvider] = []
+
+    def build(
+        vendor: type[OpenAICompatibleProvider], timeout_s: float = 5.0
+    ) -> OpenAICompatibleProvider:
+        adapter = vendor(ProviderConfig(api_key=API_KEY, base_url=fake.url, timeout_s=timeout_s))
+        built.append(adapter)
+        return adapter
+
+    yield build
+    for adapter in built:
+        await adapter.aclose()
+
+
+def resilient(adapter: OpenAICompatibleProvider, **kwargs: object) -> ResilientProvider:
+    options: dict[str, Any] = {"max_retries": 2, "base_delay_s": 0.01, **kwargs}
+    return ResilientProvider(adapter, **options)
+
+
+def request(vendor: Vendor, **kwargs: object) -> ChatRequest:
+    options: dict[str, Any] = {"messages": CONTEXT, **kwargs}
+    return ChatRequest(model=vendor.SPEC.default_model, **options)
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in events]
+
+
+# -- what is sent ------------------------------------------------------------------------
+
+
+@vendors
+async def test_sends_the_context_in_order_with_the_key(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    result = await make(vendor).complete(request(vendor, temperature=0.3, max_tokens=50))
+
+    sent = fake.last
+    assert sent.path.endswith("/chat/completions")
+    assert sent.json["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "system", "content": "Summary of the earlier conversation:\nThe user likes cats."},
+        {"role": "user", "content": "Name a cat."},
+        {"role": "assistant", "content": "Tom."},
+        {"role": "user", "content": "Another one?"},
+    ]
+    assert sent.json["model"] == vendor.SPEC.default_model
+    assert sent.json["temperature"] == 0.3
+    limit = "max_completion_tokens" if vendor is OpenAIProvider else "max_tokens"
+    assert sent.json[limit] == 50
+    assert sent.headers["authorization"] == f"Bearer {API_KEY}"
+    assert result.text == "echo: Another one?"
+
+
+async def test_leaves_optional_parameters_out_when_not_given(
+    make: Build, fake: FakeUpstream
+) -> None:
+    await make(OpenAIProvider).complete(request(OpenAIProvider))
+
+    assert set(fake.last.json) == {"model", "messages"}
+
+
+# -- usage and cost ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Golden:
+    usage: dict[str, Any]
+    expected: TokenUsage
+    cost: Decimal
+
+
+GOLDEN = {
+    "openai": Golden(
+        wire.usage(1000, 200, cached_tokens=400, reasoning_tokens=50),
+        TokenUsage(1000, 200, cached_input_tokens=400, reasoning_tokens=50),
+        Decimal("0.00138"),  # 600 x 0.75 + 400 x 0.075 + 200 x 4.50, per million
+    ),
+    "grok": Golden(
+        wire.usage(
+            1000, 200, cached_tokens=400, reasoning_tokens=50, reasoning_outside_completion=True
+        ),
+        TokenUsage(1000, 250, cached_input_tokens=400, reasoning_tokens=50),
+        Decimal("0.001455"),  # 600 x 1.25 + 400 x 0.20 + 250 x 2.50
+    ),
+    "deepseek": Golden(
+        wire.usage(1000, 200, reasoning_tokens=50, cache_hit_miss=(400, 600)),
+        TokenUsage(1000, 200, cached_input_tokens=400, reasoning_tokens=50),
+        Decimal("0.0004224"),  # 600 x 0.30 + 400 x 0.006 + 200 x 1.20
+    ),
+    "kimi": Golden(
+        wire.usage(1000, 200, cached_tokens=400),
+        TokenUsage(1000, 200, cached_input_tokens=400),
+        Decimal("0.001434"),  # 600 x 0.95 + 400 x 0.16 + 200 x 4.00
+    ),
+    "ollama": Golden(wire.usage(1000, 200), TokenUsage(1000, 200), Decimal(0)),
+}
+
+
+@vendors
+async def test_maps_usage_and_prices_it_exactly(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    golden = GOLDEN[vendor.SPEC.name]
+    fake.enqueue(wire.chat_reply("Felix.", usage_body=golden.usage))
+
+    result = await make(vendor).complete(request(vendor))
+
+    assert result.usage == golden.expected
+    price = JsonPriceBook.load().price_of(vendor.SPEC.name, vendor.SPEC.default_model)
+    assert cost_of(result.usage, price) == golden.cost
+
+
+async def test_missing_usage_is_estimated(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.chat_reply("Felix the cat.", with_usage=False))
+
+    result = await make(OpenAIProvider).complete(request(OpenAIProvider))
+
+    assert result.usage.estimated
+    assert result.usage.output_tokens == 4  # 14 characters / 4, rounded up
+    assert result.usage.input_tokens > 0
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+@vendors
+async def test_rate_limit_then_success_honours_retry_after(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.error_reply(429, "slow down", retry_after="0.1"))
+    provider = resilient(make(vendor), base_delay_s=5.0)
+
+    started = time.monotonic()
+    result = await provider.complete(request(vendor))
+
+    assert result.text == "echo: Another one?"
+    assert len(fake.received) == 2
+    assert 0.1 <= time.monotonic() - started < 2.0  # Retry-After, not the 5 s backoff
+
+
+@vendors
+async def test_server_error_is_retried_then_raised(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(*[wire.error_reply(500, "boom")] * 3)
+
+    with pytest.raises(ProviderServerError) as caught:
+        await resilient(make(vendor)).complete(request(vendor))
+
+    assert caught.value.status == 500
+    assert caught.value.provider == vendor.SPEC.name
+    assert len(fake.received) == 3  # the call and its two retries
+
+
+@vendors
+async def test_rejected_key_names_the_variable_and_is_not_retried(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.error_reply(401, f"Incorrect API key provided: {API_KEY}"))
+
+    with pytest.raises(ProviderAuthError) as caught:
+        await resilient(make(vendor)).complete(request(vendor))
+
+    assert vendor.SPEC.key_variable is None or vendor.SPEC.key_variable in caught.value.message
+    assert API_KEY not in caught.value.message
+    assert len(fake.received) == 1
+
+
+async def test_upstream_messages_never_carry_the_key(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.error_reply(400, f"model not found for key {API_KEY}"))
+
+    with pytest.raises(ProviderRejectedRequest) as caught:
+        await make(OpenAIProvider).complete(request(OpenAIProvider))
+
+    assert "model not found" in caught.value.message
+    assert API_KEY not in caught.value.message
+    assert caught.value.status == 400
+
+
+@vendors
+async def test_a_hang_times_out(vendor: Vendor, make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.hang_reply(1.5))
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        await make(vendor, timeout_s=0.3).complete(request(vendor))
+
+    assert time.monotonic() - started < 1.2
+
+
+@vendors
+async def test_malformed_body_is_a_server_error_not_retried(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.malformed_reply())
+
+    with pytest.raises(ProviderServerError) as caught:
+        await resilient(make(vendor)).complete(request(vendor))
+
+    assert caught.value.status is None
+    assert not caught.value.transient
+    assert len(fake.received) == 1
+
+
+async def test_a_body_without_choices_is_a_server_error(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(Reply(body={"id": "x", "object": "chat.completion", "choices": []}))
+
+    with pytest.raises(ProviderServerError) as caught:
+        await make(OpenAIProvider).complete(request(OpenAIProvider))
+
+    assert caught.value.status is None
+
+
+async def test_connection_refused_is_a_connection_error() -> None:
+    with FakeUpstream() as gone:
+        url = gone.url
+    adapter = OpenAIProvider(ProviderConfig(api_key=API_KEY, base_url=url, timeout_s=2))
+    try:
+        with pytest.raises(ProviderConnectionError) as caught:
+            await adapter.complete(request(OpenAIProvider))
+    finally:
+        await adapter.aclose()
+
+    assert caught.value.transient
+
+
+async def test_open_circuit_fails_fast_without_calling_upstream(
+    make: Build, fake: FakeUpstream
+) -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=2, cooldown_s=10.0, clock=lambda: now[0])
+    provider = resilient(make(OpenAIProvider), max_retries=0, breaker=breaker)
+    fake.enqueue(*[wire.error_reply(503, "overloaded")] * 2)
+    for _ in range(2):
+        with pytest.raises(ProviderServerError):
+            await provider.complete(request(OpenAIProvider))
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await provider.complete(request(OpenAIProvider))
+    assert len(fake.received) == 2  # nothing new reached the upstream
+    assert caught.value.retry_after == 10.0
+
+    now[0] = 10.0  # cool-down over: one trial call goes through and closes the circuit
+    result = await provider.complete(request(OpenAIProvider))
+    assert result.text == "echo: Another one?"
+    assert len(fake.received) == 3
+    assert provider.is_healthy
+
+
+# -- streaming ---------------------------------------------------------------------------
+
+
+@vendors
+async def test_streams_deltas_then_the_whole_reply_with_usage(
+    vendor: Vendor, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream_reply(["Fe", "lix", "."], usage_body=wire.usage(30, 3)))
+
+    events = await collect(make(vendor).stream(request(vendor)))
+
+    assert events[:3] == [TextDelta("Fe"), TextDelta("lix"), TextDelta(".")]
+    assert len(events) == 4
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.result.text == "Felix."
+    assert end.result.usage == TokenUsage(30, 3)
+    assert end.result.finish_reason == "stop"
+    assert fake.last.json["stream"] is True
+    assert fake.last.json["stream_options"] == {"include_usage": True}
+
+
+async def test_first_delta_arrives_before_the_upstream_finished(
+    make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream_reply(["a", "b", "c", "d"], chunk_delay_s=0.15))
+
+    async for event in make(OpenAIProvider).stream(request(OpenAIProvider)):
+        assert event == TextDelta("a")
+        assert fake.sse_finished_at == []  # the upstream is still sending
+        break
+
+
+async def test_stream_without_usage_is_estimated(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.stream_reply(["Felix."], with_usage=False))
+
+    events = await collect(make(OpenAIProvider).stream(request(OpenAIProvider)))
+
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.result.usage.estimated
+    assert end.result.usage.output_tokens == 2
+
+
+async def test_stream_reads_usage_inside_the_last_choice(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.stream_reply(["ok"], usage_body=wire.usage(9, 1), usage_in_choice=True))
+
+    events = await collect(make(KimiProvider).stream(request(KimiProvider)))
+
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.result.usage == TokenUsage(9, 1)
+
+
+async def test_stream_errors_are_mapped(make: Build, fake: FakeUpstream) -> None:
+    fake.enqueue(wire.error_reply(429, "slow down", retry_after="7"))
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await collect(make(GrokProvider).stream(request(GrokProvider)))
+
+    assert caught.value.transient
+    assert caught.value.retry_after == 7.0
+
+
+async def test_stream_failing_before_its_first_event_is_retried(
+    make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.error_reply(500, "boom"), wire.stream_reply(["fine"]))
+
+    events = await collect(resilient(make(DeepSeekProvider)).stream(request(DeepSeekProvider)))
+
+    assert events[0] == TextDelta("fine")
+    assert len(fake.received) == 2
+
+
+# -- reasoning ---------------------------------------------------------------------------
+
+REASONING_VENDORS = pytest.mark.parametrize(
+    ("vendor", "sends_back"), [(DeepSeekProvider, False), (KimiProvider, True)]
+)
+
+
+@REASONING_VENDORS
+async def test_keeps_reasoning_and_sends_it_back_only_where_required(
+    vendor: Vendor, sends_back: bool, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.chat_reply("42.", reasoning_content="Six times seven."))
+    adapter = make(vendor)
+
+    first = await adapter.complete(request(vendor))
+    assert first.reasoning_content == "Six times seven."
+
+    history = (
+        ChatMessage("user", "What is 6x7?"),
+        ChatMessage("assistant", first.text, first.reasoning_content),
+        ChatMessage("user", "And 6x8?"),
+    )
+    await adapter.complete(request(vendor, messages=history))
+
+    assistant = fake.last.json["messages"][1]
+    assert assistant["content"] == "42."
+    assert ("reasoning_content" in assistant) is sends_back
+    if sends_back:
+        assert assistant["reasoning_content"] == "Six times seven."
+
+
+@REASONING_VENDORS
+async def test_streamed_reasoning_is_kept_but_not_streamed_as_text(
+    vendor: Vendor, sends_back: bool, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream_reply(["42."], reasoning=["Six ", "times seven."]))
+
+    events = await collect(make(vendor).stream(request(vendor)))
+
+    assert events[0] == TextDelta("42.")
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.result.reasoning_content == "Six times seven."
+    assert end.result.text == "42."

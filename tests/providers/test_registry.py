@@ -1,0 +1,176 @@
+"""The provider registry: configuration from a plain mapping, lookups, health listing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from src.domain.errors import InvalidInput, ProviderNotConfigured
+from src.domain.llm import ChatMessage, ChatRequest
+from src.infrastructure.llm_providers.registry import (
+    PROVIDER_ADAPTERS,
+    ProviderRegistry,
+    ProviderStatus,
+    build_provider_registry,
+    provider_variables,
+)
+from tests.fakes import openai_wire as wire
+from tests.fakes.upstream import FakeUpstream
+
+REQUEST = ChatRequest(model="m", messages=(ChatMessage("user", "hello"),))
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream(wire.echo) as upstream:
+        yield upstream
+
+
+@pytest.fixture(autouse=True)
+def _clean(fake: FakeUpstream) -> None:
+    fake.reset()
+
+
+def statuses(registry: ProviderRegistry) -> dict[str, ProviderStatus]:
+    return {s.name: s for s in registry.describe()}
+
+
+async def test_a_provider_without_a_key_is_listed_but_not_configured() -> None:
+    registry = build_provider_registry({})
+
+    with pytest.raises(ProviderNotConfigured) as caught:
+        registry.get("deepseek")
+
+    assert "DEEPSEEK_API_KEY" in caught.value.message
+    assert caught.value.details["variable"] == "DEEPSEEK_API_KEY"
+    status = statuses(registry)["deepseek"]
+    assert status.is_configured is False
+    assert status.is_healthy is False
+    assert status.key_variable == "DEEPSEEK_API_KEY"
+
+
+async def test_unknown_name_is_invalid_input_naming_the_valid_ones() -> None:
+    registry = build_provider_registry({})
+
+    with pytest.raises(InvalidInput) as caught:
+        registry.get("nope")
+
+    for adapter in PROVIDER_ADAPTERS:
+        assert adapter.SPEC.name in caught.value.message
+
+
+async def test_an_unknown_default_provider_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        build_provider_registry({}, default_provider="nope")
+
+
+@pytest.mark.parametrize(("name", "alias"), [("grok", "XAI_API_KEY"), ("kimi", "MOONSHOT_API_KEY")])
+async def test_key_aliases_configure_the_provider(
+    name: str, alias: str, fake: FakeUpstream
+) -> None:
+    base_url_variable = {"grok": "GROK_BASE_URL", "kimi": "KIMI_BASE_URL"}[name]
+    registry = build_provider_registry({alias: "alias-key", base_url_variable: fake.url})
+    try:
+        result = await registry.get(name).complete(REQUEST)
+    finally:
+        await registry.aclose()
+
+    assert result.text == "echo: hello"
+    assert fake.last.headers["authorization"] == "Bearer alias-key"
+
+
+async def test_the_primary_key_wins_over_its_alias(fake: FakeUpstream) -> None:
+    env = {"GROK_API_KEY": "primary", "XAI_API_KEY": "alias", "GROK_BASE_URL": fake.url}
+    registry = build_provider_registry(env)
+    try:
+        await registry.get("grok").complete(REQUEST)
+    finally:
+        await registry.aclose()
+
+    assert fake.last.headers["authorization"] == "Bearer primary"
+
+
+async def test_blank_values_count_as_unset() -> None:
+    registry = build_provider_registry({"OPENAI_API_KEY": "  ", "OPENAI_DEFAULT_MODEL": ""})
+
+    with pytest.raises(ProviderNotConfigured):
+        registry.get("openai")
+    assert statuses(registry)["openai"].default_model == "gpt-5.4-mini"
+
+
+async def test_default_model_can_be_overridden() -> None:
+    registry = build_provider_registry(
+        {"OPENAI_API_KEY": "k", "OPENAI_DEFAULT_MODEL": "gpt-5.5", "KIMI_DEFAULT_MODEL": "x"}
+    )
+    try:
+        assert registry.get("openai").spec.default_model == "gpt-5.5"
+        assert statuses(registry)["kimi"].default_model == "x"
+    finally:
+        await registry.aclose()
+
+
+async def test_ollama_is_configured_only_by_its_base_url(fake: FakeUpstream) -> None:
+    without = build_provider_registry({"OPENAI_API_KEY": "k"})
+    with pytest.raises(ProviderNotConfigured) as caught:
+        without.get("ollama")
+    assert "OLLAMA_BASE_URL" in caught.value.message
+    await without.aclose()
+
+    registry = build_provider_registry({"OLLAMA_BASE_URL": fake.url})
+    try:
+        result = await registry.get("ollama").complete(REQUEST)
+    finally:
+        await registry.aclose()
+    assert result.text == "echo: hello"
+    assert statuses(registry)["ollama"].is_configured
+
+
+async def test_describe_reports_every_provider_with_health() -> None:
+    registry = build_provider_registry({"OPENAI_API_KEY": "k"}, default_provider="openai")
+    try:
+        listed = registry.describe()
+    finally:
+        await registry.aclose()
+
+    assert [s.name for s in listed] == [a.SPEC.name for a in PROVIDER_ADAPTERS]
+    openai = listed[0]
+    assert openai.is_configured and openai.is_healthy
+    assert "gpt-5.4-mini" in openai.models
+    assert "streaming" in openai.capabilities
+    assert registry.default_provider == "openai"
+
+
+async def test_providers_are_built_once_and_wrapped_with_retries(fake: FakeUpstream) -> None:
+    env = {"DEEPSEEK_API_KEY": "k", "DEEPSEEK_BASE_URL": fake.url}
+    registry = build_provider_registry(env, max_retries=1, retry_base_delay_s=0.001)
+    fake.enqueue(wire.error_reply(503, "busy"))
+    try:
+        provider = registry.get("deepseek")
+        assert registry.get("deepseek") is provider
+        result = await provider.complete(REQUEST)
+    finally:
+        await registry.aclose()
+
+    assert result.text == "echo: hello"
+    assert len(fake.received) == 2
+
+
+def test_provider_variables_lists_everything_read() -> None:
+    names = provider_variables()
+
+    for expected in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_DEFAULT_MODEL",
+        "GROK_API_KEY",
+        "XAI_API_KEY",
+        "KIMI_K2_API_KEY",
+        "MOONSHOT_API_KEY",
+        "KIMI_BASE_URL",
+        "DEEPSEEK_API_KEY",
+        "OLLAMA_BASE_URL",
+        "OLLAMA_DEFAULT_MODEL",
+    ):
+        assert expected in names
+    assert len(names) == len(set(names))
