@@ -29,6 +29,8 @@ from src.domain.llm import ChatRequest, ChatResult, ProviderSpec, StreamEvent, T
 from src.domain.tokens import estimate_many, estimate_tokens
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
+# Upstream error text is quoted to clients; long bodies are cut to this many characters.
+MAX_UPSTREAM_MESSAGE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,15 @@ class ProviderAdapter(ABC):
         message: str,
         headers: Mapping[str, str] | None = None,
     ) -> ProviderError:
-        """The domain error for an upstream HTTP status, the same for every provider."""
+        """The domain error for an upstream HTTP status, the same for every provider.
+
+        ``message`` is the provider's own text: our key is masked out of it (some providers echo
+        it back) and it is cut short, since it reaches clients and logs.
+        """
         name = self.name
+        if self._config.api_key:
+            message = message.replace(self._config.api_key, "***")
+        message = message[:MAX_UPSTREAM_MESSAGE]
         retry_after = retry_after_seconds(headers or {})
         if status in (401, 403):
             return ProviderAuthError(name, self._spec.key_variable or "its API key", status)

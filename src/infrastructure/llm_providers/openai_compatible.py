@@ -47,7 +47,6 @@ from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfi
 
 #: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
 _KEYLESS_PLACEHOLDER = "keyless"
-_MAX_UPSTREAM_MESSAGE = 300
 
 
 def usage_from_openai(
@@ -94,7 +93,6 @@ class OpenAICompatibleProvider(ProviderAdapter):
             if not self.KEYLESS:
                 raise ProviderNotConfigured(self.name, self.spec.key_variable or "its API key")
             api_key = _KEYLESS_PLACEHOLDER
-        self._api_key = api_key
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=config.base_url or self.DEFAULT_BASE_URL,
@@ -219,8 +217,7 @@ class OpenAICompatibleProvider(ProviderAdapter):
     def _upstream_message(self, error: openai.APIStatusError) -> str:
         body = error.body
         message = body.get("message") if isinstance(body, Mapping) else None
-        text = message if isinstance(message, str) and message else f"HTTP {error.status_code}"
-        return text.replace(self._api_key, "***")[:_MAX_UPSTREAM_MESSAGE]
+        return message if isinstance(message, str) and message else f"HTTP {error.status_code}"
 
 
 def _extra_text(model: Any, field: str) -> str | None:

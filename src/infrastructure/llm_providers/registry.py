@@ -15,14 +15,14 @@ from src.domain.errors import InvalidInput, ProviderNotConfigured
 from src.domain.llm import LLMProvider, ProviderSpec
 from src.infrastructure.llm_providers.anthropic import AnthropicProvider
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
-from src.infrastructure.llm_providers.gemini import GeminiProvider
-from src.infrastructure.llm_providers.mistral import MistralProvider
-from src.infrastructure.llm_providers.qwen import QwenProvider
 from src.infrastructure.llm_providers.deepseek import DeepSeekProvider
+from src.infrastructure.llm_providers.gemini import GeminiProvider
 from src.infrastructure.llm_providers.grok import GrokProvider
 from src.infrastructure.llm_providers.kimi import KimiProvider
+from src.infrastructure.llm_providers.mistral import MistralProvider
 from src.infrastructure.llm_providers.ollama import OllamaProvider
 from src.infrastructure.llm_providers.openai import OpenAIProvider
+from src.infrastructure.llm_providers.qwen import QwenProvider
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
 
 PROVIDER_ADAPTERS: tuple[type[ProviderAdapter], ...] = (

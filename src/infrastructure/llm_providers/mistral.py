@@ -1,0 +1,232 @@
+"""Mistral AI over its official ``mistralai`` SDK (3.x).
+
+The SDK posts to ``{server_url}/v1/chat/completions``; its ``server_url`` option, and so
+``MISTRAL_BASE_URL``, is the host without ``/v1`` (default ``https://api.mistral.ai``).
+One ``Mistral`` client lives as long as the adapter, with ``retry_config=None`` (no SDK
+retries: ``resilience`` retries) and ``timeout_ms`` from the configured timeout, which bounds
+the wait for each read, so a stream fails only when it goes quiet that long.
+
+Quirks handled here:
+
+* Usage (:func:`usage_from_mistral`): ``prompt_tokens`` already *includes* cached prompt
+  tokens. The cached count comes as ``prompt_tokens_details.cached_tokens``, a field the
+  SDK's ``UsageInfo`` does not declare (a pydantic extra); the API reference also lists
+  ``num_cached_tokens`` and a singular ``prompt_token_details``, read as fallbacks.
+  Reasoning tokens (``completion_tokens_details.reasoning_tokens``) are part of
+  ``completion_tokens``. A stream reports usage in its last chunk only.
+* Magistral (reasoning) models answer with a list of chunks instead of a string:
+  ``thinking`` chunks carry the reasoning, ``text`` chunks the answer.
+* Errors: HTTP statuses arrive as ``MistralError`` subclasses carrying ``status_code``,
+  ``body`` and ``headers``; a body that does not parse is a ``ResponseValidationError``,
+  also a ``MistralError`` but with the 200 status; timeouts and connection failures are raw
+  ``httpx2`` exceptions (the SDK's fork of httpx) that it does not wrap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2
+from mistralai.client import Mistral
+from mistralai.client.errors import MistralError, NoResponseError
+from mistralai.client.models import (
+    ChatCompletionResponse,
+    TextChunk,
+    ThinkChunk,
+    UsageInfo,
+)
+
+from src.domain.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from src.domain.llm import (
+    ChatRequest,
+    ChatResult,
+    ProviderSpec,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
+from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig, estimated_usage
+
+DEFAULT_SERVER_URL = "https://api.mistral.ai"
+_KEY_VARIABLE = "MISTRAL_API_KEY"
+
+
+def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
+    """Mistral's usage in the domain's convention (input includes cached reads)."""
+    extras = usage.model_extra or {}
+    input_tokens = usage.prompt_tokens or 0
+    cached = (
+        _detail(extras, "prompt_tokens_details", "cached_tokens")
+        or _count(extras.get("num_cached_tokens"))
+        or _detail(extras, "prompt_token_details", "cached_tokens")
+    )
+    return TokenUsage(
+        input_tokens=input_tokens,
+        output_tokens=usage.completion_tokens or 0,
+        cached_input_tokens=min(cached, input_tokens),
+        reasoning_tokens=_detail(extras, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def _detail(extras: dict[str, Any], group: str, field: str) -> int:
+    details = extras.get(group)
+    return _count(details.get(field)) if isinstance(details, dict) else 0
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _split_content(content: object) -> tuple[str, str]:
+    """``(answer, reasoning)`` of a message or delta: a string, or Magistral's chunk list."""
+    if isinstance(content, str):
+        return content, ""
+    answer: list[str] = []
+    reasoning: list[str] = []
+    for chunk in content if isinstance(content, list) else ():
+        if isinstance(chunk, TextChunk):
+            answer.append(chunk.text)
+        elif isinstance(chunk, ThinkChunk):
+            reasoning.extend(part.text for part in chunk.thinking if isinstance(part, TextChunk))
+    return "".join(answer), "".join(reasoning)
+
+
+class MistralProvider(ProviderAdapter):
+    """Chat completions over one long-lived ``Mistral`` client, SDK retries off."""
+
+    SPEC = ProviderSpec(
+        name="mistral",
+        default_model="mistral-small-2603",
+        models=(
+            "mistral-large-2512",
+            "mistral-medium-2508",
+            "mistral-small-2603",
+            "magistral-medium-2509",
+            "magistral-small-2509",
+            "ministral-14b-2512",
+            "ministral-8b-2512",
+            "ministral-3b-2512",
+            "codestral-2508",
+            "devstral-2512",
+        ),
+        key_variable=_KEY_VARIABLE,
+    )
+    BASE_URL_VARIABLE = "MISTRAL_BASE_URL"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        if not config.api_key:
+            raise ProviderNotConfigured(self.name, _KEY_VARIABLE)
+        # Owned here so ``aclose`` can close it; the SDK only closes clients it created
+        # when it is garbage collected.
+        self._http = httpx2.AsyncClient(follow_redirects=True)
+        self._client = Mistral(
+            api_key=config.api_key,
+            server_url=config.base_url or DEFAULT_SERVER_URL,
+            async_client=self._http,
+            retry_config=None,
+            timeout_ms=round(config.timeout_s * 1000),
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        with self._translated_errors():
+            response = await self._client.chat.complete_async(**self._params(request))
+        return self._result(request, response)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        text: list[str] = []
+        reasoning: list[str] = []
+        usage: TokenUsage | None = None
+        finish_reason: str | None = None
+        model = request.model
+        with self._translated_errors():
+            events = await self._client.chat.stream_async(**self._params(request))
+            async with events:
+                async for event in events:
+                    chunk = event.data
+                    model = chunk.model or model
+                    if chunk.usage is not None:
+                        usage = usage_from_mistral(chunk.usage)
+                    for choice in chunk.choices:
+                        finish_reason = choice.finish_reason or finish_reason
+                        piece, thought = _split_content(choice.delta.content)
+                        reasoning.append(thought)
+                        if piece:
+                            text.append(piece)
+                            yield TextDelta(piece)
+        reply = "".join(text)
+        yield StreamEnd(
+            ChatResult(
+                text=reply,
+                model=model,
+                usage=usage or estimated_usage(request, reply),
+                finish_reason=finish_reason,
+                reasoning_content="".join(reasoning) or None,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        """The call's arguments: every message in order, system messages first as given."""
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens or self._config.max_output_tokens,
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        return params
+
+    def _result(self, request: ChatRequest, response: ChatCompletionResponse) -> ChatResult:
+        if not response.choices:
+            raise ProviderServerError(self.name, f"{self.name} sent a response without choices")
+        choice = response.choices[0]
+        reply, reasoning = _split_content(choice.message.content if choice.message else None)
+        return ChatResult(
+            text=reply,
+            model=response.model or request.model,
+            usage=usage_from_mistral(response.usage),
+            finish_reason=choice.finish_reason,
+            reasoning_content=reasoning or None,
+        )
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """The one place SDK exceptions become domain errors."""
+        name = self.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except MistralError as error:
+            if error.status_code < 400:
+                # A 200 whose body does not parse: status None, so it is not retried.
+                raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+            raise self.error_for_status(
+                error.status_code, self._upstream_message(error), dict(error.headers)
+            ) from error
+        except httpx2.TimeoutException as error:
+            raise ProviderTimeout(name, f"{name} did not answer in time") from error
+        except (httpx2.TransportError, NoResponseError) as error:
+            raise ProviderConnectionError(name, f"could not reach {name}") from error
+
+    def _upstream_message(self, error: MistralError) -> str:
+        """The ``message`` of Mistral's error body, for the domain error."""
+        try:
+            body = json.loads(error.body)
+        except ValueError:
+            body = None
+        message = body.get("message") if isinstance(body, dict) else None
+        return message if isinstance(message, str) and message else f"HTTP {error.status_code}"

@@ -1,0 +1,147 @@
+"""How Mistral's chat-completions bodies look on the wire, for ``FakeUpstream``.
+
+``POST /v1/chat/completions`` answers a ``chat.completion`` body whose usage carries
+``prompt_tokens_details.cached_tokens`` on a cache hit; Magistral models answer with a list of
+``thinking``/``text`` chunks instead of a string. A stream is ``data: {...}`` chunks with the
+usage in the last one, then ``data: [DONE]``. Errors are
+``{"object": "error", "message", "type", "param", "code"}`` with their statuses (401 is a
+bare ``{"message", "request_id"}``) and Retry-After on 429.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.upstream import Reply
+
+CHAT_PATH = "/v1/chat/completions"
+
+_ERRORS = {
+    400: ("invalid_request_error", "3001", "Invalid model: no-such-model"),
+    422: ("invalid_request_error", "3051", "Prompt contains too many tokens"),
+    429: ("rate_limited", "1300", "Requests rate limit exceeded"),
+    500: ("internal_server_error", "1000", "Internal server error"),
+    503: ("service_unavailable", "1100", "Service unavailable"),
+}
+
+
+def usage(
+    prompt_tokens: int = 12,
+    completion_tokens: int = 5,
+    *,
+    cached_tokens: int | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached_tokens is not None:
+        body["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return body
+
+
+def thinking_content(thought: str, answer: str) -> list[dict[str, Any]]:
+    """A Magistral message content: a thinking chunk, then the answer as a text chunk."""
+    return [
+        {"type": "thinking", "thinking": [{"type": "text", "text": thought}]},
+        {"type": "text", "text": answer},
+    ]
+
+
+def completion(
+    content: str | list[dict[str, Any]] = "Bonjour.",
+    *,
+    model: str = "mistral-small-2603",
+    usage_body: dict[str, Any] | None = None,
+    finish_reason: str = "stop",
+) -> dict[str, Any]:
+    return {
+        "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
+        "object": "chat.completion",
+        "created": 1_762_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "tool_calls": None},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage_body if usage_body is not None else usage(),
+    }
+
+
+def chat_reply(content: str | list[dict[str, Any]] = "Bonjour.", **kwargs: Any) -> Reply:
+    return Reply(body=completion(content, **kwargs))
+
+
+def _chunk(
+    delta: dict[str, Any],
+    *,
+    model: str,
+    finish_reason: str | None = None,
+    usage_body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
+        "object": "chat.completion.chunk",
+        "created": 1_762_000_000,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    if usage_body is not None:
+        chunk["usage"] = usage_body
+    return chunk
+
+
+def stream_reply(
+    pieces: list[str],
+    *,
+    model: str = "mistral-small-2603",
+    usage_body: dict[str, Any] | None = None,
+    chunk_delay_s: float = 0.0,
+) -> Reply:
+    """A role chunk, one chunk per piece, an empty finishing chunk carrying the usage, and
+    ``data: [DONE]``."""
+    events: list[Any] = [_chunk({"role": "assistant", "content": ""}, model=model)]
+    events += [_chunk({"content": piece}, model=model) for piece in pieces]
+    events.append(
+        _chunk(
+            {"content": ""},
+            model=model,
+            finish_reason="stop",
+            usage_body=usage_body if usage_body is not None else usage(),
+        )
+    )
+    events.append("data: [DONE]")
+    return Reply(sse=events, chunk_delay_s=chunk_delay_s)
+
+
+def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
+    """Mistral's error body for ``status`` (and Retry-After when given)."""
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    if status == 401:
+        body: dict[str, Any] = {
+            "message": "Unauthorized",
+            "request_id": "1d9c1a3e2a4b4f6c9b8e7d6c5b4a3f2e",
+        }
+    else:
+        error_type, code, message = _ERRORS[status]
+        body = {
+            "object": "error",
+            "message": message,
+            "type": error_type,
+            "param": None,
+            "code": code,
+        }
+    return Reply(status=status, body=body, headers=headers)
+
+
+def malformed_reply() -> Reply:
+    """A 200 whose JSON body is cut off."""
+    return Reply(raw='{"id": "cmpl-e5cc70bb", "object": "chat.completion", "choices": [')
+
+
+def hang_reply(seconds: float) -> Reply:
+    return Reply(body=completion(), hang_s=seconds)

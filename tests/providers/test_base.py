@@ -1,0 +1,55 @@
+"""The error mapping every adapter shares."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+
+from src.domain import errors
+from src.infrastructure.llm_providers.base import (
+    MAX_UPSTREAM_MESSAGE,
+    ProviderConfig,
+    retry_after_seconds,
+)
+from src.infrastructure.llm_providers.openai import OpenAIProvider
+
+
+@pytest.fixture
+def adapter() -> OpenAIProvider:
+    return OpenAIProvider(ProviderConfig(api_key="sk-secret-123", base_url="http://127.0.0.1:9"))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, errors.ProviderAuthError),
+        (403, errors.ProviderAuthError),
+        (429, errors.ProviderRateLimited),
+        (408, errors.ProviderTimeout),
+        (500, errors.ProviderServerError),
+        (529, errors.ProviderServerError),
+        (400, errors.ProviderRejectedRequest),
+        (404, errors.ProviderRejectedRequest),
+    ],
+)
+def test_status_maps_to_one_domain_error(adapter: OpenAIProvider, status: int, kind: type) -> None:
+    assert type(adapter.error_for_status(status, "x")) is kind
+
+
+def test_our_key_never_appears_in_an_error_and_long_bodies_are_cut(adapter: OpenAIProvider) -> None:
+    error = adapter.error_for_status(400, "bad key sk-secret-123 " + "y" * 1000)
+    assert "sk-secret-123" not in error.message
+    assert len(error.message) < MAX_UPSTREAM_MESSAGE + 60
+    auth = adapter.error_for_status(401, "Incorrect API key provided: sk-secret-123")
+    assert "OPENAI_API_KEY" in auth.message and "sk-secret" not in auth.message
+
+
+def test_retry_after_in_seconds_milliseconds_or_http_date() -> None:
+    assert retry_after_seconds({"Retry-After": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= (retry_after_seconds({"Retry-After": later}) or 0) <= 31
+    assert retry_after_seconds({"Retry-After": "soon"}) is None
+    assert retry_after_seconds({}) is None
