@@ -133,13 +133,15 @@ class DrainingServer(uvicorn.Server):
             return
         self._lifecycle.draining = True
         log.info("draining: %d turn(s) in flight", self._lifecycle.in_flight)
-        self._loop.call_soon_threadsafe(self._start_drain, sig, frame)
+        self._loop.call_soon_threadsafe(self._start_drain)
 
-    def _start_drain(self, sig: int, frame: FrameType | None) -> None:
+    def _start_drain(self) -> None:
         async def drain_then_exit() -> None:
             if not await self._lifecycle.drain(self._grace_s):
                 log.warning("grace period over with turns still in flight")
-            super(DrainingServer, self).handle_exit(sig, frame)
+            # Not uvicorn's handle_exit: that re-raises the signal after shutdown, and a
+            # drained process exits 0.
+            self.should_exit = True
 
         self._drain_task = asyncio.ensure_future(drain_then_exit())
 
