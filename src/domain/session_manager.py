@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +73,7 @@ class _Prepared:
     session: Session
     is_new: bool
     window: list[Message]
+    received_at: datetime
     context: tuple[ChatMessage, ...] = ()
     new_summary: SummaryVersion | None = None
     calls: list[CallRecord] = field(default_factory=list)
@@ -320,10 +322,10 @@ class SessionManager:
 
     async def _prepare(self, cmd: TurnCommand, primary: _Route) -> _Prepared:
         policy = self._policy
+        now = self._clock.now()
         if cmd.session_id is None:
-            now = self._clock.now()
             session = Session(id=new_id("sess"), created_at=now, updated_at=now, owner=cmd.owner)
-            prepared = _Prepared(session, is_new=True, window=[])
+            prepared = _Prepared(session, is_new=True, window=[], received_at=now)
         else:
             async with self._uow() as uow:
                 found = await uow.sessions.get(cmd.session_id, cmd.owner)
@@ -332,7 +334,7 @@ class SessionManager:
                 window = await uow.messages.tail(
                     found.id, found.summary_through_seq, policy.max_history
                 )
-            prepared = _Prepared(found, is_new=False, window=list(window))
+            prepared = _Prepared(found, is_new=False, window=list(window), received_at=now)
         session = prepared.session
         if needs_summary(policy, session.live_count, session.live_tokens, cmd.message):
             await self._fold(prepared, primary)
@@ -461,7 +463,7 @@ class SessionManager:
             seq=session.message_count + 1,
             role="user",
             content=cmd.message,
-            created_at=now,
+            created_at=prepared.received_at,
         )
         reply = Message(
             id=new_id("msg"),

@@ -1,0 +1,31 @@
+"""The operator command line, ``orchestrator`` (installed as a console script).
+
+``serve``, ``db upgrade`` and ``pricing`` work on this machine without a service; every other
+command talks HTTP to a running service at ``--url`` (env ``ORCHESTRATOR_URL``). A failure
+prints one ``error: ...`` line on stderr and exits 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from src.cli.chat import chat
+from src.cli.local import db_app, pricing, serve
+from src.cli.providers import providers
+from src.cli.sessions import sessions_app
+
+app = typer.Typer(
+    name="orchestrator",
+    help="Operate the Orchestrator LLM gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command()(serve)
+app.add_typer(db_app, name="db")
+app.command()(providers)
+app.command()(pricing)
+app.add_typer(sessions_app, name="sessions")
+app.command()(chat)
+
+__all__ = ["app"]
