@@ -1,0 +1,63 @@
+"""The async engine for the two supported databases, and the readiness check.
+
+SQLite (``sqlite+aiosqlite:///path``) suits one process: WAL lets readers run beside the
+single writer, ``busy_timeout`` makes a second writer wait instead of failing, and foreign
+keys must be switched on per connection for the cascades of ``tables`` to happen.
+PostgreSQL (``postgresql+asyncpg://...``) suits several processes and replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine for ``database_url``; raises ``ValueError`` for any other database."""
+    backend = make_url(database_url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(database_url, pool_size=pool_size)
+        event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        return create_async_engine(
+            database_url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
+            pool_recycle=1800,  # under the idle limits of common proxies and load balancers
+            pool_pre_ping=True,
+        )
+    raise ValueError(
+        f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+def _apply_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+async def database_is_reachable(engine: AsyncEngine, *, timeout_s: float = 2.0) -> bool:
+    """Whether ``SELECT 1`` succeeds within ``timeout_s``, for the readiness probe."""
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return False
+    return True

@@ -1,0 +1,51 @@
+"""Applying the Alembic migrations, at start-up and from the ``db upgrade`` command.
+
+The configuration is built in code (no alembic.ini on disk) and points at the ``migrations``
+folder shipped inside this package. On PostgreSQL, concurrent starts of several replicas
+serialize on a transaction-scoped advisory lock, so only the first one migrates and the
+others find the database already at head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.locks import advisory_key
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = advisory_key("orchestrator:migrations")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # The config is a ConfigParser: a '%' (in an escaped password) must be doubled.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def upgrade_database(database_url: str) -> None:
+    """Applies every migration not yet applied; a no-op on a database already at head."""
+    config = alembic_config(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY))
+                )
+            await connection.run_sync(_upgrade_to_head, config)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_to_head(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

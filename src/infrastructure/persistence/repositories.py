@@ -1,0 +1,467 @@
+"""The SQL repositories of ``src.domain.ports``, sharing one transaction per unit of work.
+
+Writes are queued in ``SqlWork`` and sent together, before any read and at commit, so a turn
+costs few round trips: consecutive inserts into one table become one ``executemany`` and
+``SessionRepository.update`` is one ``UPDATE`` by primary key. Reads go through the ORM rows of
+``tables`` and come back as domain dataclasses; money crosses as Decimal USD, stored as
+picodollars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+
+from src.domain.entities import (
+    CallKind,
+    CallRecord,
+    CallTotals,
+    Message,
+    MessageRole,
+    Session,
+    SessionStats,
+    SummaryVersion,
+)
+from src.domain.errors import IdempotencyConflict
+from src.infrastructure.persistence.tables import (
+    IDEMPOTENCY_KEYS,
+    MESSAGES,
+    PROVIDER_CALLS,
+    SESSIONS,
+    SUMMARIES,
+    IdempotencyKeyRow,
+    MessageRow,
+    SessionRow,
+    SummaryRow,
+)
+
+PICODOLLARS_PER_USD = Decimal(10**12)
+_Row = TypeVar("_Row")
+
+
+def to_picodollars(cost: Decimal | None) -> int | None:
+    """USD to whole picodollars (half-even below that); ``None`` (unknown) stays ``None``."""
+    if cost is None:
+        return None
+    return int((cost * PICODOLLARS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def from_picodollars(amount: int | Decimal | None) -> Decimal | None:
+    """Picodollars (an ``int``, or PostgreSQL's ``numeric`` for a SUM) to exact Decimal USD."""
+    if amount is None:
+        return None
+    return Decimal(amount) / PICODOLLARS_PER_USD
+
+
+@dataclass(slots=True)
+class _Insert:
+    table: sa.Table
+    rows: list[dict[str, Any]]
+
+
+class SqlWork:
+    """The transaction of one unit of work and the writes queued on it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._pending: list[_Insert | UpdateBase] = []
+
+    def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        last = self._pending[-1] if self._pending else None
+        if isinstance(last, _Insert) and last.table is table:
+            last.rows.extend(rows)
+        else:
+            self._pending.append(_Insert(table, rows))
+
+    def write(self, statement: UpdateBase) -> None:
+        self._pending.append(statement)
+
+    async def flush(self) -> None:
+        """Sends the queued writes in order; a reused idempotency key becomes a domain error."""
+        pending, self._pending = self._pending, []
+        for item in pending:
+            if not isinstance(item, _Insert):
+                await self._session.execute(item)
+                continue
+            try:
+                await self._session.execute(sa.insert(item.table), item.rows)
+            except IntegrityError as error:
+                if item.table is IDEMPOTENCY_KEYS and _is_unique_violation(error):
+                    raise IdempotencyConflict(item.rows[0]["key"]) from error
+                raise
+
+    async def execute(self, statement: sa.Executable) -> sa.Result[*tuple[Any, ...]]:
+        await self.flush()
+        return await self._session.execute(statement)
+
+    async def rows(self, statement: sa.Select[_Row]) -> Sequence[_Row]:
+        """ORM rows, refreshed even if this session loaded them before a queued UPDATE."""
+        await self.flush()
+        result = await self._session.scalars(statement.execution_options(populate_existing=True))
+        return result.all()
+
+
+def _is_unique_violation(error: IntegrityError) -> bool:
+    """Unique or primary-key violation, told apart from foreign-key ones.
+
+    asyncpg reports SQLSTATE 23505; sqlite3 reports an extended error name instead.
+    """
+    original = error.orig
+    return getattr(original, "sqlstate", None) == "23505" or getattr(
+        original, "sqlite_errorname", None
+    ) in {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
+
+
+class _SecondsBetween(sa.sql.functions.FunctionElement[float]):
+    """``end - start`` in seconds; each database spells interval arithmetic its own way."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(_SecondsBetween)
+def _seconds_between(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+@compiles(_SecondsBetween, "sqlite")
+def _seconds_between_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+class SqlSessionRepository:
+    def __init__(self, work: SqlWork) -> None:
+        self._work = work
+
+    async def add(self, session: Session) -> None:
+        row = {"id": session.id, "owner": session.owner, "created_at": session.created_at}
+        self._work.insert(SESSIONS, [row | _mutable_session_values(session)])
+
+    async def get(self, session_id: str, owner: str) -> Session | None:
+        rows = await self._work.rows(
+            sa.select(SessionRow).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
+        )
+        return _session(rows[0]) if rows else None
+
+    async def update(self, session: Session) -> None:
+        self._work.write(
+            sa.update(SESSIONS)
+            .where(SESSIONS.c.id == session.id)
+            .values(_mutable_session_values(session))
+        )
+
+    async def delete(self, session_id: str, owner: str) -> bool:
+        """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
+        result = await self._work.execute(
+            sa.delete(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
+        )
+        return cast(sa.CursorResult[Any], result).rowcount > 0
+
+    async def list(
+        self, owner: str, user_id: str | None, limit: int, offset: int
+    ) -> Sequence[Session]:
+        statement = (
+            sa.select(SessionRow)
+            .where(*_owned_by(owner, user_id))
+            .order_by(SESSIONS.c.created_at.desc(), SESSIONS.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_session(row) for row in await self._work.rows(statement)]
+
+    async def count(self, owner: str, user_id: str | None) -> int:
+        statement = sa.select(sa.func.count()).select_from(SESSIONS)
+        result = await self._work.execute(statement.where(*_owned_by(owner, user_id)))
+        return int(result.scalar_one())
+
+    async def stats(self, owner: str | None) -> SessionStats:
+        columns = SESSIONS.c
+        statement = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((columns.status == "active", 1), else_=0)), 0),
+            sa.func.avg(_SecondsBetween(columns.created_at, columns.updated_at)),
+        )
+        if owner is not None:
+            statement = statement.where(columns.owner == owner)
+        total, active, average = (await self._work.execute(statement)).one()
+        return SessionStats(
+            active=int(active), total=int(total), avg_duration_s=float(average or 0.0)
+        )
+
+
+def _owned_by(owner: str, user_id: str | None) -> list[sa.ColumnElement[bool]]:
+    conditions = [SESSIONS.c.owner == owner]
+    if user_id is not None:
+        conditions.append(SESSIONS.c.user_id == user_id)
+    return conditions
+
+
+def _mutable_session_values(session: Session) -> dict[str, Any]:
+    return {
+        "updated_at": session.updated_at,
+        "user_id": session.user_id,
+        "status": session.status,
+        "metadata": session.metadata,
+        "system_prompt": session.system_prompt,
+        "message_count": session.message_count,
+        "summary": session.summary,
+        "summary_through_seq": session.summary_through_seq,
+        "summary_version": session.summary_version,
+        "live_tokens": session.live_tokens,
+    }
+
+
+def _session(row: SessionRow) -> Session:
+    return Session(
+        id=row.id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        owner=row.owner,
+        user_id=row.user_id,
+        metadata=dict(row.meta),
+        system_prompt=row.system_prompt,
+        status=row.status,
+        message_count=row.message_count,
+        summary=row.summary,
+        summary_through_seq=row.summary_through_seq,
+        summary_version=row.summary_version,
+        live_tokens=row.live_tokens,
+    )
+
+
+class SqlMessageRepository:
+    def __init__(self, work: SqlWork) -> None:
+        self._work = work
+
+    async def add_many(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._work.insert(MESSAGES, [_message_values(m) for m in messages])
+
+    async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
+        """Newest first on the (session_id, seq) index, then turned oldest first."""
+        statement = (
+            sa.select(MessageRow)
+            .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq > after_seq)
+            .order_by(MESSAGES.c.seq.desc())
+            .limit(limit)
+        )
+        return [_message(row) for row in reversed(await self._work.rows(statement))]
+
+    async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
+        statement = (
+            sa.select(MessageRow)
+            .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq.between(from_seq, to_seq))
+            .order_by(MESSAGES.c.seq)
+        )
+        return [_message(row) for row in await self._work.rows(statement)]
+
+    async def page(self, session_id: str, limit: int, offset: int) -> Sequence[Message]:
+        statement = (
+            sa.select(MessageRow)
+            .where(MESSAGES.c.session_id == session_id)
+            .order_by(MESSAGES.c.seq)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_message(row) for row in await self._work.rows(statement)]
+
+
+def _message_values(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "session_id": message.session_id,
+        "seq": message.seq,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at,
+        "provider": message.provider,
+        "model": message.model,
+        "input_tokens": message.input_tokens,
+        "output_tokens": message.output_tokens,
+        "cost": to_picodollars(message.cost),
+        "reasoning_content": message.reasoning_content,
+        "interrupted": message.interrupted,
+    }
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        role=cast(MessageRole, row.role),
+        content=row.content,
+        created_at=row.created_at,
+        provider=row.provider,
+        model=row.model,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=from_picodollars(row.cost),
+        reasoning_content=row.reasoning_content,
+        interrupted=row.interrupted,
+    )
+
+
+class SqlSummaryRepository:
+    def __init__(self, work: SqlWork) -> None:
+        self._work = work
+
+    async def add(self, summary: SummaryVersion) -> None:
+        self._work.insert(
+            SUMMARIES,
+            [
+                {
+                    "session_id": summary.session_id,
+                    "version": summary.version,
+                    "content": summary.content,
+                    "from_seq": summary.from_seq,
+                    "to_seq": summary.to_seq,
+                    "created_at": summary.created_at,
+                    "provider": summary.provider,
+                    "model": summary.model,
+                }
+            ],
+        )
+
+    async def all(self, session_id: str) -> Sequence[SummaryVersion]:
+        statement = (
+            sa.select(SummaryRow)
+            .where(SUMMARIES.c.session_id == session_id)
+            .order_by(SUMMARIES.c.version)
+        )
+        return [
+            SummaryVersion(
+                session_id=row.session_id,
+                version=row.version,
+                content=row.content,
+                from_seq=row.from_seq,
+                to_seq=row.to_seq,
+                created_at=row.created_at,
+                provider=row.provider,
+                model=row.model,
+            )
+            for row in await self._work.rows(statement)
+        ]
+
+
+class SqlCallRepository:
+    def __init__(self, work: SqlWork) -> None:
+        self._work = work
+
+    async def add(self, record: CallRecord) -> None:
+        usage = record.usage
+        self._work.insert(
+            PROVIDER_CALLS,
+            [
+                {
+                    "id": record.id,
+                    "session_id": record.session_id,
+                    "kind": record.kind,
+                    "provider": record.provider,
+                    "model": record.model,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cached_input_tokens": usage.cached_input_tokens,
+                    "cache_write_tokens": usage.cache_write_tokens,
+                    "reasoning_tokens": usage.reasoning_tokens,
+                    "estimated": usage.estimated,
+                    "cost": to_picodollars(record.cost),
+                    "latency_s": record.latency_s,
+                    "ok": record.ok,
+                    "error_code": record.error_code,
+                    "created_at": record.created_at,
+                }
+            ],
+        )
+
+    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
+        """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
+        calls = PROVIDER_CALLS.c
+        statement = (
+            sa.select(
+                calls.provider,
+                calls.kind,
+                sa.func.count(),
+                sa.func.sum(sa.case((calls.ok, 0), else_=1)),
+                sa.func.sum(calls.input_tokens),
+                sa.func.sum(calls.output_tokens),
+                sa.func.sum(calls.cached_input_tokens),
+                sa.func.sum(calls.cost),
+                sa.func.count() - sa.func.count(calls.cost),
+                sa.func.sum(calls.latency_s),
+            )
+            .group_by(calls.provider, calls.kind)
+            .order_by(calls.provider, calls.kind)
+        )
+        if session_id is not None:
+            statement = statement.where(calls.session_id == session_id)
+        result = await self._work.execute(statement)
+        return [
+            CallTotals(
+                provider=provider,
+                kind=cast(CallKind, kind),
+                calls=int(count),
+                failures=int(failures),
+                input_tokens=int(input_tokens),
+                output_tokens=int(output_tokens),
+                cached_input_tokens=int(cached),
+                cost=from_picodollars(cost) or Decimal(0),
+                calls_with_unknown_cost=int(unknown),
+                latency_s_sum=float(latency),
+            )
+            for (
+                provider,
+                kind,
+                count,
+                failures,
+                input_tokens,
+                output_tokens,
+                cached,
+                cost,
+                unknown,
+                latency,
+            ) in result
+        ]
+
+
+class SqlIdempotencyRepository:
+    def __init__(self, work: SqlWork) -> None:
+        self._work = work
+
+    async def get(self, owner: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        rows = await self._work.rows(
+            sa.select(IdempotencyKeyRow).where(
+                IDEMPOTENCY_KEYS.c.owner == owner, IDEMPOTENCY_KEYS.c.key == key
+            )
+        )
+        return (rows[0].fingerprint, dict(rows[0].reply)) if rows else None
+
+    async def add(
+        self, owner: str, key: str, fingerprint: str, session_id: str, reply: dict[str, Any]
+    ) -> None:
+        """Queued; a key stored meanwhile by another request surfaces at commit."""
+        self._work.insert(
+            IDEMPOTENCY_KEYS,
+            [
+                {
+                    "owner": owner,
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "session_id": session_id,
+                    "reply": reply,
+                    "created_at": datetime.now(UTC),
+                }
+            ],
+        )

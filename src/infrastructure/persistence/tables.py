@@ -1,0 +1,159 @@
+"""The database tables, as SQLModel classes that never leave this package.
+
+Repositories turn these rows into the domain dataclasses of ``src.domain.entities`` and back.
+Two column types keep both SQLite and PostgreSQL honest:
+
+* ``UtcDateTime``: timestamps go in as UTC and come out timezone-aware UTC. PostgreSQL keeps
+  the zone (``timestamptz``); SQLite stores naive text, so the zone is put back on read.
+* money is a ``BigInteger`` count of picodollars (10^-12 USD), so ``SUM`` is exact on both
+  databases; ``NULL`` means the cost is unknown, never zero.
+
+Deleting a session cascades to its messages, summaries and idempotency keys through foreign
+keys, while provider call records keep their money with ``session_id`` set to ``NULL``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        utc = value.astimezone(UTC)
+        # SQLite's DATETIME text has no zone: store the UTC wall time.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _session_fk(ondelete: str) -> Any:
+    return Field(
+        sa_type=sa.String,
+        sa_column_args=[sa.ForeignKey("sessions.id", ondelete=ondelete)],
+        nullable=ondelete == "SET NULL",
+    )
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        sa.Index("ix_sessions_owner_created_at", "owner", "created_at"),
+        sa.Index("ix_sessions_owner_user_id", "owner", "user_id", "created_at"),
+    )
+
+    id: str = Field(sa_type=sa.String, primary_key=True)
+    owner: str = Field(sa_type=sa.String)
+    user_id: str | None = Field(default=None, sa_type=sa.String)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    status: str = Field(sa_type=sa.String)
+    # ``metadata`` is taken by SQLAlchemy's declarative base, hence the attribute name.
+    meta: dict[str, Any] = Field(sa_column=sa.Column("metadata", sa.JSON, nullable=False))
+    system_prompt: str | None = Field(default=None, sa_type=sa.Text)
+    message_count: int
+    summary: str | None = Field(default=None, sa_type=sa.Text)
+    summary_through_seq: int
+    summary_version: int
+    live_tokens: int
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),)
+
+    id: str = Field(sa_type=sa.String, primary_key=True)
+    session_id: str = _session_fk("CASCADE")
+    seq: int
+    role: str = Field(sa_type=sa.String)
+    content: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    provider: str | None = Field(default=None, sa_type=sa.String)
+    model: str | None = Field(default=None, sa_type=sa.String)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: int | None = Field(default=None, sa_type=sa.BigInteger)
+    reasoning_content: str | None = Field(default=None, sa_type=sa.Text)
+    interrupted: bool
+
+
+class SummaryRow(SQLModel, table=True):
+    """One summary version; the primary key is the required UNIQUE(session_id, version)."""
+
+    __tablename__ = "summaries"
+
+    session_id: str = Field(
+        sa_type=sa.String,
+        sa_column_args=[sa.ForeignKey("sessions.id", ondelete="CASCADE")],
+        primary_key=True,
+    )
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    content: str = Field(sa_type=sa.Text)
+    from_seq: int
+    to_seq: int
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    provider: str = Field(sa_type=sa.String)
+    model: str = Field(sa_type=sa.String)
+
+
+class ProviderCallRow(SQLModel, table=True):
+    __tablename__ = "provider_calls"
+    __table_args__ = (
+        sa.Index("ix_provider_calls_session_id", "session_id"),
+        sa.Index("ix_provider_calls_provider", "provider"),
+    )
+
+    id: str = Field(sa_type=sa.String, primary_key=True)
+    session_id: str | None = _session_fk("SET NULL")
+    kind: str = Field(sa_type=sa.String)
+    provider: str = Field(sa_type=sa.String)
+    model: str = Field(sa_type=sa.String)
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    estimated: bool
+    cost: int | None = Field(default=None, sa_type=sa.BigInteger)
+    latency_s: float
+    ok: bool
+    error_code: str | None = Field(default=None, sa_type=sa.String)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.Index("ix_idempotency_keys_session_id", "session_id"),)
+
+    owner: str = Field(sa_type=sa.String, primary_key=True)
+    key: str = Field(sa_type=sa.String, primary_key=True)
+    fingerprint: str = Field(sa_type=sa.String)
+    session_id: str = _session_fk("CASCADE")
+    reply: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
+MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
+SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]
+PROVIDER_CALLS: sa.Table = ProviderCallRow.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY_KEYS: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+METADATA = SQLModel.metadata
