@@ -19,9 +19,6 @@ from types import FrameType
 import uvicorn
 from dotenv import dotenv_values
 from fastapi import FastAPI
-from src.infrastructure.persistence.locks import session_locks_for
-from src.infrastructure.persistence.migrate import upgrade_database
-from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, Lifecycle, Services
@@ -31,6 +28,9 @@ from src.domain.session_manager import SessionManager
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.llm_providers.registry import build_provider_registry
 from src.infrastructure.persistence.engine import create_engine, database_is_reachable
+from src.infrastructure.persistence.locks import session_locks_for
+from src.infrastructure.persistence.migrate import upgrade_database
+from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from src.infrastructure.settings import Settings
 
