@@ -32,6 +32,9 @@ class ProviderStatusView(Protocol):
 
 
 class ProviderCatalog(Protocol):
+    @property
+    def default_provider(self) -> str: ...
+
     def describe(self) -> Sequence[ProviderStatusView]: ...
 
 

@@ -36,6 +36,7 @@ class Catalog:
     def __init__(self, directory: FakeDirectory) -> None:
         self.directory = directory
         self.unhealthy: set[str] = set()
+        self.default_provider = directory.default_provider
 
     def describe(self) -> list[Status]:
         names = [*self.directory.providers, *sorted(self.directory.unconfigured)]

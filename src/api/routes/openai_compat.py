@@ -78,14 +78,17 @@ async def chat_completions(
     for index, message in enumerate(body.messages):
         if len(message.text) > limit:
             raise payload_too_large(f"messages[{index}].content", limit, len(message.text))
-    target = _target(body.model, {p.name for p in services.providers.describe()})
+    catalog = {p.name: p.default_model for p in services.providers.describe()}
+    target = _target(body.model, set(catalog))
+    provider = target.provider or services.providers.default_provider
+    label = f"{provider}/{target.model or catalog.get(provider, '')}"
     max_tokens = body.max_completion_tokens or body.max_tokens
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if session_id is not None:
         command = _turn_command(body, target, max_tokens, session_id)
         if body.stream:
             events = _from_turn(services.manager.stream_turn(command))
-            return await _stream(services, events, include_usage)
+            return await _stream(services, events, include_usage, label)
         with services.lifecycle.turn():
             result = await services.manager.run_turn(command)
         response.headers["X-Session-Id"] = result.session_id
@@ -96,7 +99,7 @@ async def chat_completions(
         events = _from_passthrough(
             passthrough.stream(target, messages, body.temperature, max_tokens)
         )
-        return await _stream(services, events, include_usage)
+        return await _stream(services, events, include_usage, label)
     with services.lifecycle.turn():
         answer = await passthrough.complete(target, messages, body.temperature, max_tokens)
     return _completion(_passthrough_final(answer))
@@ -195,8 +198,9 @@ def _completion(final: _Final) -> ChatCompletion:
 
 
 async def _stream(
-    services: Services, events: AsyncIterator[str | _Final], include_usage: bool
+    services: Services, events: AsyncIterator[str | _Final], include_usage: bool, model: str
 ) -> Any:
+    """OpenAI's chunk stream; ``model`` is the ``provider/model`` label every chunk carries."""
     lifecycle = services.lifecycle
     first = await open_stream(lifecycle, events)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -213,19 +217,18 @@ async def _stream(
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     async def body() -> AsyncIterator[str]:
-        model = ""
         try:
             yield chunk(model, {"role": "assistant", "content": ""})
             pending: list[str | _Final] = [first]
             async for event in _chain(pending, events):
                 if isinstance(event, _Final):
-                    yield chunk(event.model, {}, "stop")
+                    yield chunk(model, {}, "stop")
                     if include_usage:
                         usage = {
                             "id": completion_id,
                             "object": "chat.completion.chunk",
                             "created": created,
-                            "model": event.model,
+                            "model": model,
                             "choices": [],
                             "usage": _usage(event.usage).model_dump(),
                         }

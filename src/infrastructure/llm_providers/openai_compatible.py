@@ -126,6 +126,10 @@ class OpenAICompatibleProvider(ProviderAdapter):
                         if piece := choice.delta.content:
                             text.append(piece)
                             yield TextDelta(piece)
+        if finish_reason is None:
+            # Every complete stream ends with a finish reason; a body that ends without one
+            # was cut, and storing the fragment as the reply would be a lie.
+            raise ProviderConnectionError(self.name, f"{self.name} ended the stream midway")
         reply = "".join(text)
         yield StreamEnd(
             ChatResult(
