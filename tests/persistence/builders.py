@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from src.domain.entities import CallRecord, Message, Session, SummaryVersion
+from src.domain.entities import CallRecord, Message, MessageRole, Session, SummaryVersion
 from src.domain.llm import TokenUsage
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -23,7 +23,7 @@ def a_session(**changes: Any) -> Session:
 
 
 def a_message(session: Session, seq: int, **changes: Any) -> Message:
-    role = "user" if seq % 2 else "assistant"
+    role: MessageRole = "user" if seq % 2 else "assistant"
     message = Message(
         id=new_id("msg"),
         session_id=session.id,

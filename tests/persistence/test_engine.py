@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from src.infrastructure.persistence.engine import create_engine, database_is_reachable
@@ -46,3 +47,12 @@ async def test_an_unreachable_database_is_reported_not_ready(tmp_path: Path) -> 
     finally:
         await missing_dir.dispose()
         await closed_port.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("mysql+aiomysql://db/orchestrator", "mysql"), ("sqlite+aiosqlite://", "in-memory")],
+)
+def test_an_unsupported_database_is_refused(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        create_engine(url)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -17,6 +18,7 @@ from src.infrastructure.persistence.migrate import alembic_config, upgrade_datab
 from src.infrastructure.persistence.tables import METADATA
 from tests.persistence.conftest import PostgresDatabases, require_postgres
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"sessions", "messages", "summaries", "provider_calls", "idempotency_keys"}
 
 
@@ -82,10 +84,23 @@ async def test_alembic_check_finds_nothing_to_generate(blank_database_url: str) 
 async def test_replicas_starting_together_migrate_once(
     postgres: PostgresDatabases | str,
 ) -> None:
+    """Separate processes, as replicas are (alembic's context is global to a process)."""
     url = await require_postgres(postgres).create()
+    script = (
+        "import asyncio, sys\n"
+        "from src.infrastructure.persistence.migrate import upgrade_database\n"
+        "asyncio.run(upgrade_database(sys.argv[1]))\n"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, url, cwd=REPO_ROOT, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    async with asyncio.timeout(60):
+        outcomes = [((await p.communicate())[1], p.returncode) for p in processes]
 
-    await asyncio.gather(*(upgrade_database(url) for _ in range(4)))
-
+    assert [code for _, code in outcomes] == [0, 0], [err.decode() for err, _ in outcomes]
     engine = create_engine(url)
     try:
         tables, revision, differences = await _schema(engine)
@@ -96,6 +111,14 @@ async def test_replicas_starting_together_migrate_once(
     assert differences == []
 
 
-def test_an_unsupported_database_is_refused() -> None:
-    with pytest.raises(ValueError, match="mysql"):
-        create_engine("mysql+aiomysql://db/orchestrator")
+async def test_downgrading_to_base_removes_every_table(blank_database_url: str) -> None:
+    await upgrade_database(blank_database_url)
+
+    await asyncio.to_thread(command.downgrade, alembic_config(blank_database_url), "base")
+
+    engine = create_engine(blank_database_url)
+    try:
+        tables, revision, _ = await _schema(engine)
+    finally:
+        await engine.dispose()
+    assert (tables, revision) == ({"alembic_version"}, None)

@@ -25,8 +25,12 @@ SQLITE_PRAGMAS = (
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine for ``database_url``; raises ``ValueError`` for any other database."""
-    backend = make_url(database_url).get_backend_name()
+    url = make_url(database_url)
+    backend = url.get_backend_name()
     if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            # Each connection would get its own empty database, unseen by the migrations.
+            raise ValueError("in-memory SQLite is not supported: give a file path")
         engine = create_async_engine(database_url, pool_size=pool_size)
         event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
         return engine

@@ -74,10 +74,11 @@ async def _acquire(
 
 
 async def _release(connection: AsyncConnection, key: int | None) -> None:
-    """Unlocks ``key`` if held, then closes; closing the session releases any lock anyway.
+    """Unlocks ``key`` if it was acquired, then closes the connection.
 
-    If unlocking fails (or acquiring was interrupted midway), the connection is discarded
-    rather than trusted: PostgreSQL drops every advisory lock of a session that ends.
+    Closing ends the database session, and PostgreSQL drops every advisory lock of a session
+    that ends, so a lock won by a poll interrupted midway is released too. If unlocking
+    fails, the connection is discarded rather than trusted.
     """
     try:
         if key is not None:

@@ -31,7 +31,11 @@ def alembic_config(database_url: str) -> Config:
 
 
 async def upgrade_database(database_url: str) -> None:
-    """Applies every migration not yet applied; a no-op on a database already at head."""
+    """Applies every migration not yet applied; a no-op on a database already at head.
+
+    Processes may call this at the same time on PostgreSQL. Within one process, call it once
+    at a time: alembic keeps its migration context in module globals.
+    """
     config = alembic_config(database_url)
     engine = create_engine(database_url, pool_size=1)
     try:

@@ -1,0 +1,196 @@
+"""One turn at a time per session: inside a process, and across processes on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.domain.errors import SessionBusy
+from src.domain.ports import SessionLocks
+from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.locks import (
+    LocalSessionLocks,
+    PostgresSessionLocks,
+    advisory_key,
+    session_locks_for,
+)
+from tests.persistence.conftest import execute_sql
+
+
+async def _max_concurrency(lockers: list[SessionLocks], session_id: str, turns: int) -> int:
+    """Runs ``turns`` holds spread over ``lockers``; the most that were ever inside at once."""
+    inside = most = 0
+
+    async def turn(locks: SessionLocks) -> None:
+        nonlocal inside, most
+        async with locks.hold(session_id, timeout_s=10):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.005)
+            inside -= 1
+
+    await asyncio.gather(*(turn(lockers[i % len(lockers)]) for i in range(turns)))
+    return most
+
+
+async def _busy_after(locks: SessionLocks, session_id: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    with pytest.raises(SessionBusy):
+        async with locks.hold(session_id, timeout_s):
+            pytest.fail("the lock was already held")
+    return time.monotonic() - started
+
+
+async def test_local_locks_let_one_turn_in_at_a_time() -> None:
+    assert await _max_concurrency([LocalSessionLocks()], "sess_a", turns=8) == 1
+
+
+async def test_local_locks_give_up_with_session_busy_after_the_timeout() -> None:
+    locks = LocalSessionLocks()
+    async with locks.hold("sess_a", 1):
+        waited = await _busy_after(locks, "sess_a", 0.05)
+        async with locks.hold("sess_b", 0.05):  # another session is not blocked
+            pass
+    async with locks.hold("sess_a", 0.05):  # released
+        pass
+    assert waited >= 0.05
+
+
+async def test_local_locks_forget_sessions_nobody_holds_or_awaits() -> None:
+    locks = LocalSessionLocks()
+    holder_inside = asyncio.Event()
+
+    async def holder() -> None:
+        async with locks.hold("sess_a", 1):
+            holder_inside.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(holder())
+    await holder_inside.wait()
+    await _busy_after(locks, "sess_a", 0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _max_concurrency([locks], "sess_b", turns=3)
+
+    assert locks._entries == {}  # no entry per session ever seen
+
+
+def test_the_advisory_key_is_the_same_in_every_process() -> None:
+    assert advisory_key("sess_0123456789abcdef0123456789abcdef") == -599719727266108442
+    assert -(2**63) <= advisory_key("x") < 2**63
+
+
+@pytest.fixture
+async def two_processes(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two engines share nothing but the database, as two processes would."""
+    first, second = create_engine(postgres_url), create_engine(postgres_url)
+    try:
+        yield first, second
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def _advisory_locks_held(url: str) -> object:
+    return await execute_sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+
+
+async def test_postgres_locks_exclude_each_other_across_processes(
+    two_processes: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    lockers: list[SessionLocks] = [PostgresSessionLocks(engine) for engine in two_processes]
+
+    assert await _max_concurrency(lockers, "sess_a", turns=8) == 1
+
+
+async def test_postgres_locks_give_up_with_session_busy_after_the_timeout(
+    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+) -> None:
+    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    async with here.hold("sess_a", 1):
+        waited = await _busy_after(there, "sess_a", 0.1)
+        async with there.hold("sess_b", 0.1):
+            assert await _advisory_locks_held(postgres_url) == 2
+    async with there.hold("sess_a", 0.1):
+        pass
+
+    assert waited >= 0.1
+    assert await _advisory_locks_held(postgres_url) == 0
+
+
+async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
+    two_processes: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    order: list[str] = []
+
+    async def second() -> None:
+        async with there.hold("sess_a", 5):
+            order.append("second")
+
+    async with here.hold("sess_a", 1):
+        waiter = asyncio.create_task(second())
+        await asyncio.sleep(0.1)
+        order.append("first leaves")
+    await waiter
+
+    assert order == ["first leaves", "second"]
+
+
+async def test_cancelled_turns_release_the_lock_and_the_connection(
+    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+) -> None:
+    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    inside = asyncio.Event()
+
+    async def holder() -> None:
+        async with here.hold("sess_a", 1):
+            inside.set()
+            await asyncio.sleep(10)
+
+    async def waiter() -> None:
+        async with there.hold("sess_a", 10):
+            pytest.fail("the holder never left")
+
+    holding = asyncio.create_task(holder())
+    await inside.wait()
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)
+    for task in (waiting, holding):
+        task.cancel()
+    results = await asyncio.gather(waiting, holding, return_exceptions=True)
+
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert await _advisory_locks_held(postgres_url) == 0
+    async with there.hold("sess_a", 0.1):
+        pass
+    assert await _backends_left(postgres_url) == 0  # lock connections closed, not leaked
+
+
+async def _backends_left(url: str) -> object:
+    """Other connections to the database, once closing ones have had a moment to exit."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+    for _ in range(20):
+        if (left := await execute_sql(url, query)) == 0:
+            break
+        await asyncio.sleep(0.05)
+    return left
+
+
+async def test_locks_are_chosen_by_database(
+    two_processes: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    sqlite = create_engine("sqlite+aiosqlite:///unused.db")
+    try:
+        assert isinstance(session_locks_for(sqlite), LocalSessionLocks)
+    finally:
+        await sqlite.dispose()
+    assert isinstance(session_locks_for(two_processes[0]), PostgresSessionLocks)
