@@ -53,3 +53,25 @@ def test_retry_after_in_seconds_milliseconds_or_http_date() -> None:
     assert 28 <= (retry_after_seconds({"Retry-After": later}) or 0) <= 31
     assert retry_after_seconds({"Retry-After": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_a_stream_without_its_finish_is_cut_and_never_passed_off_as_a_reply() -> None:
+    from src.domain.llm import ChatMessage, ChatRequest
+    from src.infrastructure.llm_providers.base import StreamAssembly
+
+    request = ChatRequest("m", (ChatMessage("user", "hi"),))
+    cut = StreamAssembly("openai", request)
+    assert cut.text("half a") is not None and cut.text("") is None
+    with pytest.raises(errors.ProviderConnectionError):
+        cut.end()
+    whole = StreamAssembly("openai", request)
+    whole.text("all of it")
+    whole.thought("because")
+    whole.finish("stop")
+    result = whole.end().result
+    assert (result.text, result.reasoning_content, result.finish_reason) == (
+        "all of it",
+        "because",
+        "stop",
+    )
+    assert result.usage.estimated

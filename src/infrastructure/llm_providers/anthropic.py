@@ -48,15 +48,13 @@ from src.domain.llm import (
     ChatRequest,
     ChatResult,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
 )
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    estimated_usage,
+    StreamAssembly,
 )
 
 #: Status of each documented error type, for errors that arrive inside a 200 stream.
@@ -170,11 +168,9 @@ class AnthropicProvider(ProviderAdapter):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        pieces: list[str] = []
-        model = request.model
+        reply = StreamAssembly(self.name, request)
         usage: Usage | None = None
-        finish_reason: str | None = None
-        finished = False
+        stop_reason: str | None = None
         try:
             events = await self._client.messages.create(
                 model=request.model,
@@ -186,31 +182,23 @@ class AnthropicProvider(ProviderAdapter):
             async with events:
                 async for event in events:
                     if isinstance(event, RawMessageStartEvent):
-                        model, usage = event.message.model, event.message.usage
+                        reply.model, usage = event.message.model, event.message.usage
                     elif isinstance(event, RawContentBlockDeltaEvent) and isinstance(
                         event.delta, AnthropicTextDelta
                     ):
-                        pieces.append(event.delta.text)
-                        yield TextDelta(event.delta.text)
+                        if delta := reply.text(event.delta.text):
+                            yield delta
                     elif isinstance(event, RawMessageDeltaEvent):
-                        finish_reason = event.delta.stop_reason
+                        stop_reason = event.delta.stop_reason
                         if usage is not None:
                             usage = _merged_with(usage, event.usage)
                     elif isinstance(event, RawMessageStopEvent):
-                        finished = True
+                        # Only message_stop ends a message; the stop reason came before it.
+                        reply.finish(stop_reason or "end_turn")
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             raise self._domain_error(exc) from exc
-        if not finished:
-            raise ProviderConnectionError(self.name, "anthropic closed the stream before its end")
-        text = "".join(pieces)
-        yield StreamEnd(
-            ChatResult(
-                text=text,
-                model=model,
-                usage=usage_from_anthropic(usage) if usage else estimated_usage(request, text),
-                finish_reason=finish_reason,
-            )
-        )
+        reply.usage = usage_from_anthropic(usage) if usage else None
+        yield reply.end()
 
     async def aclose(self) -> None:
         await self._client.close()

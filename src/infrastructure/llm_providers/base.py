@@ -19,13 +19,22 @@ from typing import ClassVar
 
 from src.domain.errors import (
     ProviderAuthError,
+    ProviderConnectionError,
     ProviderError,
     ProviderRateLimited,
     ProviderRejectedRequest,
     ProviderServerError,
     ProviderTimeout,
 )
-from src.domain.llm import ChatRequest, ChatResult, ProviderSpec, StreamEvent, TokenUsage
+from src.domain.llm import (
+    ChatRequest,
+    ChatResult,
+    ProviderSpec,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
 from src.domain.tokens import estimate_many, estimate_tokens
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -127,6 +136,57 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         if parsed is None:
             return None
         return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+
+
+class StreamAssembly:
+    """Builds a streamed reply as its chunks arrive: the one way every adapter ends a stream.
+
+    A stream is complete only once the provider said how it ended (``finish``). A body that
+    stops before that was cut, and ``end`` refuses to pass its fragment off as the reply.
+    """
+
+    def __init__(self, provider: str, request: ChatRequest) -> None:
+        self._provider = provider
+        self._request = request
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self.model = request.model
+        self.usage: TokenUsage | None = None
+        self.finish_reason: str | None = None
+        self._finished = False
+
+    def text(self, piece: str | None) -> TextDelta | None:
+        """The delta to forward at once, or None for an empty piece."""
+        if not piece:
+            return None
+        self._text.append(piece)
+        return TextDelta(piece)
+
+    def thought(self, piece: str | None) -> None:
+        if piece:
+            self._reasoning.append(piece)
+
+    def finish(self, reason: str | None) -> None:
+        """Marks the stream complete once the provider gave its finish reason."""
+        if reason:
+            self.finish_reason = reason
+            self._finished = True
+
+    def end(self) -> StreamEnd:
+        if not self._finished:
+            raise ProviderConnectionError(
+                self._provider, f"{self._provider} closed the stream before its end"
+            )
+        reply = "".join(self._text)
+        return StreamEnd(
+            ChatResult(
+                text=reply,
+                model=self.model,
+                usage=self.usage or estimated_usage(self._request, reply),
+                finish_reason=self.finish_reason,
+                reasoning_content="".join(self._reasoning) or None,
+            )
+        )
 
 
 def estimated_usage(request: ChatRequest, reply: str) -> TokenUsage:

@@ -36,14 +36,13 @@ from src.domain.llm import (
     ChatRequest,
     ChatResult,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
 )
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
+    StreamAssembly,
     estimated_usage,
 )
 
@@ -151,10 +150,8 @@ class GeminiProvider(ProviderAdapter):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        pieces: list[str] = []
-        model = request.model
+        reply = StreamAssembly(self.name, request)
         usage: types.GenerateContentResponseUsageMetadata | None = None
-        finish_reason: str | None = None
         chunks: AsyncIterator[types.GenerateContentResponse] | None = None
         try:
             chunks = await self._client.aio.models.generate_content_stream(
@@ -163,27 +160,18 @@ class GeminiProvider(ProviderAdapter):
             async for chunk in chunks:
                 # Every chunk may repeat the usage so far; the last one is complete.
                 usage = chunk.usage_metadata or usage
-                model = chunk.model_version or model
-                finish_reason = _finish_reason(chunk) or finish_reason
-                if piece := _text_of(chunk):
-                    pieces.append(piece)
-                    yield TextDelta(piece)
+                reply.model = chunk.model_version or reply.model
+                # The last chunk always names why the reply ended.
+                reply.finish(_finish_reason(chunk))
+                if delta := reply.text(_text_of(chunk)):
+                    yield delta
         except (errors.APIError, httpx2.HTTPError, ValueError) as exc:
             raise self._domain_error(exc) from exc
         finally:
             if isinstance(chunks, AsyncGenerator):  # release the response if abandoned early
                 await chunks.aclose()
-        if finish_reason is None:  # the last chunk always names why the reply ended
-            raise ProviderConnectionError(self.name, "gemini closed the stream before its end")
-        text = "".join(pieces)
-        yield StreamEnd(
-            ChatResult(
-                text=text,
-                model=model,
-                usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
-                finish_reason=finish_reason,
-            )
-        )
+        reply.usage = usage_from_gemini(usage) if usage else None
+        yield reply.end()
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()

@@ -50,12 +50,14 @@ from src.domain.llm import (
     ChatRequest,
     ChatResult,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
 )
-from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig, estimated_usage
+from src.infrastructure.llm_providers.base import (
+    ProviderAdapter,
+    ProviderConfig,
+    StreamAssembly,
+)
 
 DEFAULT_SERVER_URL = "https://api.mistral.ai"
 _KEY_VARIABLE = "MISTRAL_API_KEY"
@@ -144,36 +146,22 @@ class MistralProvider(ProviderAdapter):
         return self._result(request, response)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        text: list[str] = []
-        reasoning: list[str] = []
-        usage: TokenUsage | None = None
-        finish_reason: str | None = None
-        model = request.model
+        reply = StreamAssembly(self.name, request)
         with self._translated_errors():
             events = await self._client.chat.stream_async(**self._params(request))
             async with events:
                 async for event in events:
                     chunk = event.data
-                    model = chunk.model or model
+                    reply.model = chunk.model or reply.model
                     if chunk.usage is not None:
-                        usage = usage_from_mistral(chunk.usage)
+                        reply.usage = usage_from_mistral(chunk.usage)
                     for choice in chunk.choices:
-                        finish_reason = choice.finish_reason or finish_reason
+                        reply.finish(choice.finish_reason)
                         piece, thought = _split_content(choice.delta.content)
-                        reasoning.append(thought)
-                        if piece:
-                            text.append(piece)
-                            yield TextDelta(piece)
-        reply = "".join(text)
-        yield StreamEnd(
-            ChatResult(
-                text=reply,
-                model=model,
-                usage=usage or estimated_usage(request, reply),
-                finish_reason=finish_reason,
-                reasoning_content="".join(reasoning) or None,
-            )
-        )
+                        reply.thought(thought)
+                        if delta := reply.text(piece):
+                            yield delta
+        yield reply.end()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -38,12 +38,15 @@ from src.domain.llm import (
     ChatMessage,
     ChatRequest,
     ChatResult,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
 )
-from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig, estimated_usage
+from src.infrastructure.llm_providers.base import (
+    ProviderAdapter,
+    ProviderConfig,
+    StreamAssembly,
+    estimated_usage,
+)
 
 #: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
 _KEYLESS_PLACEHOLDER = "keyless"
@@ -106,40 +109,21 @@ class OpenAICompatibleProvider(ProviderAdapter):
             return self._result(request, response)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        text: list[str] = []
-        reasoning: list[str] = []
-        usage: TokenUsage | None = None
-        finish_reason: str | None = None
-        model = request.model
+        reply = StreamAssembly(self.name, request)
         with self._translated_errors():
             chunks = await self._client.chat.completions.create(
                 **self._params(request), stream=True, stream_options={"include_usage": True}
             )
             async with chunks:
                 async for chunk in chunks:
-                    model = getattr(chunk, "model", None) or model
-                    usage = self._chunk_usage(chunk) or usage
+                    reply.model = getattr(chunk, "model", None) or reply.model
+                    reply.usage = self._chunk_usage(chunk) or reply.usage
                     for choice in getattr(chunk, "choices", None) or ():
-                        finish_reason = choice.finish_reason or finish_reason
-                        if thought := _extra_text(choice.delta, "reasoning_content"):
-                            reasoning.append(thought)
-                        if piece := choice.delta.content:
-                            text.append(piece)
-                            yield TextDelta(piece)
-        if finish_reason is None:
-            # Every complete stream ends with a finish reason; a body that ends without one
-            # was cut, and storing the fragment as the reply would be a lie.
-            raise ProviderConnectionError(self.name, f"{self.name} ended the stream midway")
-        reply = "".join(text)
-        yield StreamEnd(
-            ChatResult(
-                text=reply,
-                model=model,
-                usage=usage or estimated_usage(request, reply),
-                finish_reason=finish_reason,
-                reasoning_content="".join(reasoning) or None,
-            )
-        )
+                        reply.finish(choice.finish_reason)
+                        reply.thought(_extra_text(choice.delta, "reasoning_content"))
+                        if delta := reply.text(choice.delta.content):
+                            yield delta
+        yield reply.end()
 
     async def aclose(self) -> None:
         await self._client.close()

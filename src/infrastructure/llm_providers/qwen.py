@@ -62,12 +62,15 @@ from src.domain.llm import (
     ChatRequest,
     ChatResult,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
 )
-from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig, estimated_usage
+from src.infrastructure.llm_providers.base import (
+    ProviderAdapter,
+    ProviderConfig,
+    StreamAssembly,
+    estimated_usage,
+)
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 _KEY_VARIABLE = "QWEN_API_KEY"
@@ -130,10 +133,7 @@ class QwenProvider(ProviderAdapter):
         return self._result(request, completion)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        text: list[str] = []
-        reasoning: list[str] = []
-        usage: TokenUsage | None = None
-        finish_reason: str | None = None
+        reply = StreamAssembly(self.name, request)
         with self._translated_errors():
             chunks = await self._client.chat.completions.create(
                 model=request.model,
@@ -145,28 +145,15 @@ class QwenProvider(ProviderAdapter):
             try:
                 async for chunk in chunks:
                     if chunk.usage is not None:
-                        usage = usage_from_dashscope(chunk.usage)
+                        reply.usage = usage_from_dashscope(chunk.usage)
                     for choice in chunk.choices:
-                        finish_reason = _finish_reason(choice.finish_reason) or finish_reason
-                        reasoning.append(choice.delta.reasoning_content or "")
-                        if piece := choice.delta.content:
-                            text.append(piece)
-                            yield TextDelta(piece)
+                        reply.finish(_finish_reason(choice.finish_reason))
+                        reply.thought(choice.delta.reasoning_content)
+                        if delta := reply.text(choice.delta.content):
+                            yield delta
             finally:
                 await chunks.aclose()
-        reply = "".join(text)
-        yield StreamEnd(
-            ChatResult(
-                text=reply,
-                model=request.model,
-                usage=usage or estimated_usage(request, reply),
-                finish_reason=finish_reason,
-                reasoning_content="".join(reasoning) or None,
-            )
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        yield reply.end()
 
     def _messages(self, request: ChatRequest) -> list[MessageInput]:
         """One leading system message (prompt and summary joined), then the conversation."""

@@ -1,0 +1,133 @@
+"""Runs every stage against one fake upstream and one gateway, prints the table and (full
+run) writes it into docs/benchmarks.md.
+
+Cores: the gateway gets the first core of this process's affinity, everything else (the fake
+upstream, the load generator, this script) the second, so the gateway's figures are those
+of one core. On a single core nothing is pinned, and the document says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.drivers import choose_driver
+from bench.processes import ROOT, fake_upstream, gateway
+from bench.report import section, table, write_section
+from bench.stages import (
+    FULL,
+    SMOKE,
+    Bench,
+    Plan,
+    history_size,
+    idle_rss,
+    loaded_rss,
+    logged_errors,
+    overhead,
+    saturation,
+    slow_upstream,
+    startup,
+    warm_up,
+)
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def cores() -> tuple[int | None, int | None]:
+    """(gateway core, load core), or (None, None) with fewer than two cores."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2 or shutil.which("taskset") is None:
+        return None, None
+    return allowed[0], allowed[1]
+
+
+def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
+    service_core, load_core = cores()
+    if load_core is not None:
+        os.sched_setaffinity(0, {load_core})
+    driver = choose_driver(loadgen, load_core)
+    with (
+        tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp,
+        fake_upstream(load_core) as upstream,
+    ):
+        extra_starts = []
+        for index in range(plan.startups - 1):
+            workdir = Path(tmp, f"start-{index}")
+            workdir.mkdir()
+            with gateway(upstream, service_core, workdir) as probe:
+                extra_starts.append(probe.ready_after_s)
+        workdir = Path(tmp, "main")
+        workdir.mkdir()
+        with gateway(upstream, service_core, workdir) as service:
+            bench = Bench(upstream, service, driver, plan)
+            startup(bench, extra_starts)
+            idle_rss(bench)
+            warm_up(bench)
+            overhead(bench)
+            for connections in plan.connections:
+                saturation(bench, connections)
+            slow_upstream(bench, plan.connections[-1])
+            history_size(bench)
+            loaded_rss(bench)
+            logged_errors(bench)
+            environment = " ".join(
+                f"{k}={shlex.quote(v)}"
+                for k, v in service.environment.items()
+                if k not in {"PATH", "HOME", "LANG"}
+            )
+            commands = [
+                f"# fake upstream\n{shlex.join(upstream.command)}",
+                f"# gateway (cwd: a fresh temporary directory)\n{environment} "
+                f"{shlex.join(service.command)}",
+                f"# load ({driver.name}), in stage order",
+                *driver.commands,
+            ]
+    return bench, [_shown(c, tmp) for c in commands]
+
+
+def _shown(command: str, tmp: str) -> str:
+    """A command as the document shows it: no path of this machine, only the repository's."""
+    return command.replace(sys.executable, "python").replace(f"{ROOT}/", "").replace(tmp, "$TMPDIR")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmarks the gateway on loopback.")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every stage for ~1 s with tiny counts"
+    )
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="auto: wrk when installed, else the Python load generator",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"document to write the table into (default: {DOC.relative_to(ROOT)} for a full "
+        "run, none for --smoke)",
+    )
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the upstream and the gateway are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    plan = SMOKE if args.smoke else FULL
+    output = args.output or (None if args.smoke else DOC)
+    try:
+        bench, commands = run(plan, args.loadgen)
+    except RuntimeError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    print(table(bench.rows))
+    for note in bench.notes:
+        print(f"- {note}")
+    if output is not None:
+        mode = "smoke run" if args.smoke else "full run"
+        write_section(output, section(bench.rows, bench.notes, commands, mode))
+        print(f"written to {output}")
+    return 0

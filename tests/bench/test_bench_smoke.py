@@ -1,0 +1,48 @@
+"""The benchmark's smoke run: every stage runs for about a second and yields its figures.
+
+It asserts nothing about the targets (a shared CI machine cannot), only that the suite still
+drives the real gateway end to end, so the full run keeps working as the service changes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = (
+    "ready after process start",
+    "RSS idle",
+    "overhead p50, 1 connection",
+    "overhead p99, 1 connection",
+    "turns/s, 2 connections, upstream 0 ms",
+    "turns/s, 4 connections, upstream 0 ms",
+    "turns/s, 4 connections, upstream 50 ms",
+    "turn p50, 200 vs 10 stored messages",
+    "RSS under load",
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_smoke_run_produces_a_figure_for_every_stage(tmp_path: Path) -> None:
+    document = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--output", document],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines()}
+    for stage in STAGES:
+        row = next((line for name, line in rows.items() if name.startswith(stage)), None)
+        assert row is not None, f"no row for {stage!r} in:\n{done.stdout}"
+        value = row.split(" | ")[1]
+        assert any(ch.isdigit() for ch in value), row
+    written = document.read_text()
+    assert "bench:begin" in written and "turns/s" in written and "python main.py" in written
