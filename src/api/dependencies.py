@@ -100,12 +100,14 @@ class Services:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
-def get_services(request: Request) -> Services:
+# Both are ``async def`` so FastAPI calls them in the event loop: a plain ``def`` dependency
+# costs a round trip through the thread pool on every request.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     request_id: str = request.state.request_id
     return request_id
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import IdempotencyConflict
+from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.migrate import upgrade_database
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.persistence.builders import a_call, a_message, a_session, a_summary
 
@@ -114,3 +118,32 @@ async def test_a_turn_is_written_in_one_statement_per_table_without_reading(
         sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert statements == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+
+
+async def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) -> None:
+    """The second writer waits in the event loop for the first to commit, then succeeds,
+    however long the first takes: longer here than SQLite's own busy handler would wait."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/queue.db"
+    await upgrade_database(url)
+    engine = create_engine(url, sqlite_busy_timeout_ms=100)
+    uow = SqlUnitOfWorkFactory(engine)
+    try:
+        first, second = a_session(), a_session()
+        async with uow() as writer:
+            await writer.sessions.add(first)
+            await writer.sessions.count("default", None)  # sends the insert: holds the lock
+
+            async def later_writer() -> None:
+                async with uow() as other:
+                    await other.sessions.add(second)
+                    await other.commit()
+
+            waiting = asyncio.create_task(later_writer())
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "a second writer must wait for the first"
+            await writer.commit()
+        await asyncio.wait_for(waiting, 5)
+        async with uow() as reader:
+            assert await reader.sessions.count("default", None) == 2
+    finally:
+        await engine.dispose()

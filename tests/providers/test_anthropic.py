@@ -25,6 +25,9 @@ from src.infrastructure.llm_providers.resilience import ResilientProvider
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.upstream import FakeUpstream, Reply
+from tests.providers.registered import spec_of
+
+SPEC = spec_of("anthropic")
 
 MODEL = "claude-sonnet-5-5"
 
@@ -48,7 +51,7 @@ def _config(url: str, *, timeout_s: float = 2.0, max_output_tokens: int = 777) -
 
 @pytest.fixture
 async def provider(fake: FakeUpstream) -> AsyncIterator[AnthropicProvider]:
-    adapter = AnthropicProvider(_config(fake.url))
+    adapter = AnthropicProvider(SPEC, _config(fake.url))
     yield adapter
     await adapter.aclose()
 
@@ -168,7 +171,7 @@ async def test_cost_of_a_cached_reply_matches_the_price_file(
 def test_every_listed_model_has_a_price() -> None:
     book = JsonPriceBook.load()
 
-    assert [m for m in AnthropicProvider.SPEC.models if book.price_of("anthropic", m) is None] == []
+    assert [m for m in SPEC.models if book.price_of("anthropic", m) is None] == []
 
 
 # -- failures ---------------------------------------------------------------------------------
@@ -228,7 +231,7 @@ async def test_rejected_key_names_the_variable_to_check(
 
 async def test_no_answer_within_the_time_limit_is_a_timeout(fake: FakeUpstream) -> None:
     fake.enqueue(wire.hang(1.0))
-    adapter = AnthropicProvider(_config(fake.url, timeout_s=0.3))
+    adapter = AnthropicProvider(SPEC, _config(fake.url, timeout_s=0.3))
     started = time.monotonic()
 
     with pytest.raises(ProviderTimeout):
@@ -255,7 +258,7 @@ async def test_refused_connection_is_a_connection_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    adapter = AnthropicProvider(_config(closed_url))
+    adapter = AnthropicProvider(SPEC, _config(closed_url))
 
     with pytest.raises(ProviderConnectionError):
         await adapter.complete(_ask())
@@ -327,7 +330,7 @@ async def test_stream_cut_before_its_end_is_a_connection_error(
 
 async def test_stalled_stream_is_a_timeout(fake: FakeUpstream) -> None:
     fake.enqueue(wire.stream(["slow ", "reply"], chunk_delay_s=1.0))
-    adapter = AnthropicProvider(_config(fake.url, timeout_s=0.3))
+    adapter = AnthropicProvider(SPEC, _config(fake.url, timeout_s=0.3))
 
     with pytest.raises(ProviderTimeout):
         await _drain(adapter.stream(_ask()))

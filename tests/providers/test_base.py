@@ -14,11 +14,14 @@ from src.infrastructure.llm_providers.base import (
     retry_after_seconds,
 )
 from src.infrastructure.llm_providers.openai import OpenAIProvider
+from tests.providers.registered import spec_of
 
 
 @pytest.fixture
 def adapter() -> OpenAIProvider:
-    return OpenAIProvider(ProviderConfig(api_key="sk-secret-123", base_url="http://127.0.0.1:9"))
+    return OpenAIProvider(
+        spec_of("openai"), ProviderConfig(api_key="sk-secret-123", base_url="http://127.0.0.1:9")
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ from src.infrastructure.llm_providers.resilience import ResilientProvider
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from tests.fakes import gemini_wire as wire
 from tests.fakes.upstream import FakeUpstream
+from tests.providers.registered import spec_of
+
+SPEC = spec_of("gemini")
 
 MODEL = "gemini-3.8-flash"
 
@@ -49,7 +52,7 @@ def _config(url: str, *, timeout_s: float = 2.0) -> ProviderConfig:
 
 @pytest.fixture
 async def provider(fake: FakeUpstream) -> AsyncIterator[GeminiProvider]:
-    adapter = GeminiProvider(_config(fake.url))
+    adapter = GeminiProvider(SPEC, _config(fake.url))
     yield adapter
     await adapter.aclose()
 
@@ -168,7 +171,7 @@ async def test_cost_of_a_cached_thinking_reply_matches_the_price_file(
 def test_every_listed_model_has_a_price() -> None:
     book = JsonPriceBook.load()
 
-    assert [m for m in GeminiProvider.SPEC.models if book.price_of("gemini", m) is None] == []
+    assert [m for m in SPEC.models if book.price_of("gemini", m) is None] == []
 
 
 # -- failures ---------------------------------------------------------------------------------
@@ -236,7 +239,7 @@ async def test_unknown_model_is_a_rejected_request(
 
 async def test_no_answer_within_the_time_limit_is_a_timeout(fake: FakeUpstream) -> None:
     fake.enqueue(wire.hang(1.0))
-    adapter = GeminiProvider(_config(fake.url, timeout_s=0.3))
+    adapter = GeminiProvider(SPEC, _config(fake.url, timeout_s=0.3))
     started = time.monotonic()
 
     with pytest.raises(ProviderTimeout):
@@ -263,7 +266,7 @@ async def test_refused_connection_is_a_connection_error_without_hidden_retries()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    adapter = GeminiProvider(_config(closed_url))
+    adapter = GeminiProvider(SPEC, _config(closed_url))
     started = time.monotonic()
 
     with pytest.raises(ProviderConnectionError):
@@ -341,7 +344,7 @@ async def test_stream_cut_before_its_end_is_a_connection_error(
 
 async def test_stalled_stream_is_a_timeout(fake: FakeUpstream) -> None:
     fake.enqueue(wire.stream(["slow ", "reply"], chunk_delay_s=1.0))
-    adapter = GeminiProvider(_config(fake.url, timeout_s=0.3))
+    adapter = GeminiProvider(SPEC, _config(fake.url, timeout_s=0.3))
     events: list[StreamEvent] = []
 
     with pytest.raises(ProviderTimeout):

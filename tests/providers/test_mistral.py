@@ -27,9 +27,12 @@ from src.infrastructure.llm_providers.resilience import ResilientProvider
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from tests.fakes import mistral_wire as wire
 from tests.fakes.upstream import FakeUpstream
+from tests.providers.registered import spec_of
+
+SPEC = spec_of("mistral")
 
 API_KEY = "mistral-test-secret-42"
-MODEL = MistralProvider.SPEC.default_model
+MODEL = SPEC.default_model
 
 CONTEXT = (
     ChatMessage("system", "You are terse."),
@@ -57,7 +60,7 @@ def _config(url: str, *, timeout_s: float = 2.0) -> ProviderConfig:
 
 @pytest.fixture
 async def provider(fake: FakeUpstream) -> AsyncIterator[MistralProvider]:
-    adapter = MistralProvider(_config(fake.url))
+    adapter = MistralProvider(SPEC, _config(fake.url))
     yield adapter
     await adapter.aclose()
 
@@ -151,7 +154,7 @@ async def test_caps_the_output_with_the_configured_default(
 
 def test_without_a_key_it_is_not_configured() -> None:
     with pytest.raises(ProviderNotConfigured, match="MISTRAL_API_KEY"):
-        MistralProvider(ProviderConfig(api_key=None))
+        MistralProvider(SPEC, ProviderConfig(api_key=None))
 
 
 # -- response ---------------------------------------------------------------------------------
@@ -175,7 +178,7 @@ async def test_maps_the_reply_usage_and_golden_cost(
 
 def test_every_known_model_has_a_price() -> None:
     book = JsonPriceBook.load()
-    spec = MistralProvider.SPEC
+    spec = SPEC
     assert spec.default_model in spec.models
     assert [m for m in spec.models if book.price_of("mistral", m) is None] == []
 
@@ -247,7 +250,7 @@ async def test_unknown_model_is_a_rejected_request(
 
 
 async def test_a_hang_times_out(fake: FakeUpstream) -> None:
-    adapter = MistralProvider(_config(fake.url, timeout_s=0.3))
+    adapter = MistralProvider(SPEC, _config(fake.url, timeout_s=0.3))
     fake.enqueue(wire.hang_reply(1.0))
     started = time.monotonic()
     try:
@@ -272,7 +275,7 @@ async def test_connection_refused_is_a_connection_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    adapter = MistralProvider(_config(f"http://127.0.0.1:{port}"))
+    adapter = MistralProvider(SPEC, _config(f"http://127.0.0.1:{port}"))
     try:
         with pytest.raises(ProviderConnectionError):
             await adapter.complete(_ask())
@@ -321,7 +324,7 @@ async def test_stream_errors_are_mapped(provider: MistralProvider, fake: FakeUps
 
 
 async def test_a_stream_that_goes_quiet_times_out(fake: FakeUpstream) -> None:
-    adapter = MistralProvider(_config(fake.url, timeout_s=0.3))
+    adapter = MistralProvider(SPEC, _config(fake.url, timeout_s=0.3))
     fake.enqueue(wire.stream_reply(["a", "b"], chunk_delay_s=0.6))
     received: list[StreamEvent] = []
     try:

@@ -21,19 +21,17 @@ from src.domain.errors import (
 from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, StreamEvent, TextDelta, TokenUsage
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.base import ProviderConfig
-from src.infrastructure.llm_providers.deepseek import DeepSeekProvider
-from src.infrastructure.llm_providers.grok import GrokProvider
-from src.infrastructure.llm_providers.kimi import KimiProvider
-from src.infrastructure.llm_providers.ollama import OllamaProvider
-from src.infrastructure.llm_providers.openai import OpenAIProvider
 from src.infrastructure.llm_providers.openai_compatible import OpenAICompatibleProvider
+from src.infrastructure.llm_providers.registry import ProviderEntry
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from tests.fakes import openai_wire as wire
 from tests.fakes.upstream import FakeUpstream, Reply
+from tests.providers.registered import entry
 
 API_KEY = "sk-test-secret-123"
-VENDORS = [OpenAIProvider, GrokProvider, DeepSeekProvider, KimiProvider, OllamaProvider]
+OPENAI, GROK, DEEPSEEK, KIMI, OLLAMA = map(entry, ("openai", "grok", "deepseek", "kimi", "ollama"))
+VENDORS = [OPENAI, GROK, DEEPSEEK, KIMI, OLLAMA]
 vendors = pytest.mark.parametrize("vendor", VENDORS, ids=lambda v: v.SPEC.name)
 
 CONTEXT = (
@@ -56,7 +54,7 @@ def _clean(fake: FakeUpstream) -> None:
     fake.reset()
 
 
-Vendor = type[OpenAICompatibleProvider]
+Vendor = ProviderEntry
 Build = Callable[..., OpenAICompatibleProvider]
 
 
@@ -65,10 +63,10 @@ async def make(fake: FakeUpstream) -> AsyncIterator[Build]:
     """Builds adapters pointed at the fake, closing them after the test."""
     built: list[OpenAICompatibleProvider] = []
 
-    def build(
-        vendor: type[OpenAICompatibleProvider], timeout_s: float = 5.0
-    ) -> OpenAICompatibleProvider:
-        adapter = vendor(ProviderConfig(api_key=API_KEY, base_url=fake.url, timeout_s=timeout_s))
+    def build(vendor: Vendor, timeout_s: float = 5.0) -> OpenAICompatibleProvider:
+        config = ProviderConfig(api_key=API_KEY, base_url=fake.url, timeout_s=timeout_s)
+        adapter = vendor.load()(vendor.SPEC, config)
+        assert isinstance(adapter, OpenAICompatibleProvider)
         built.append(adapter)
         return adapter
 
@@ -111,7 +109,7 @@ async def test_sends_the_context_in_order_with_the_key(
     ]
     assert sent.json["model"] == vendor.SPEC.default_model
     assert sent.json["temperature"] == 0.3
-    limit = "max_completion_tokens" if vendor is OpenAIProvider else "max_tokens"
+    limit = "max_completion_tokens" if vendor is OPENAI else "max_tokens"
     assert sent.json[limit] == 50
     assert sent.headers["authorization"] == f"Bearer {API_KEY}"
     assert result.text == "echo: Another one?"
@@ -120,7 +118,7 @@ async def test_sends_the_context_in_order_with_the_key(
 async def test_leaves_optional_parameters_out_when_not_given(
     make: Build, fake: FakeUpstream
 ) -> None:
-    await make(OpenAIProvider).complete(request(OpenAIProvider))
+    await make(OPENAI).complete(request(OPENAI))
 
     assert set(fake.last.json) == {"model", "messages"}
 
@@ -179,7 +177,7 @@ async def test_maps_usage_and_prices_it_exactly(
 async def test_missing_usage_is_estimated(make: Build, fake: FakeUpstream) -> None:
     fake.enqueue(wire.chat_reply("Felix the cat.", with_usage=False))
 
-    result = await make(OpenAIProvider).complete(request(OpenAIProvider))
+    result = await make(OPENAI).complete(request(OPENAI))
 
     assert result.usage.estimated
     assert result.usage.output_tokens == 4  # 14 characters / 4, rounded up
@@ -236,7 +234,7 @@ async def test_upstream_messages_never_carry_the_key(make: Build, fake: FakeUpst
     fake.enqueue(wire.error_reply(400, f"model not found for key {API_KEY}"))
 
     with pytest.raises(ProviderRejectedRequest) as caught:
-        await make(OpenAIProvider).complete(request(OpenAIProvider))
+        await make(OPENAI).complete(request(OPENAI))
 
     assert "model not found" in caught.value.message
     assert API_KEY not in caught.value.message
@@ -272,7 +270,7 @@ async def test_a_body_without_choices_is_a_server_error(make: Build, fake: FakeU
     fake.enqueue(Reply(body={"id": "x", "object": "chat.completion", "choices": []}))
 
     with pytest.raises(ProviderServerError) as caught:
-        await make(OpenAIProvider).complete(request(OpenAIProvider))
+        await make(OPENAI).complete(request(OPENAI))
 
     assert caught.value.status is None
 
@@ -280,10 +278,10 @@ async def test_a_body_without_choices_is_a_server_error(make: Build, fake: FakeU
 async def test_connection_refused_is_a_connection_error() -> None:
     with FakeUpstream() as gone:
         url = gone.url
-    adapter = OpenAIProvider(ProviderConfig(api_key=API_KEY, base_url=url, timeout_s=2))
+    adapter = OPENAI.load()(OPENAI.SPEC, ProviderConfig(api_key=API_KEY, base_url=url, timeout_s=2))
     try:
         with pytest.raises(ProviderConnectionError) as caught:
-            await adapter.complete(request(OpenAIProvider))
+            await adapter.complete(request(OPENAI))
     finally:
         await adapter.aclose()
 
@@ -295,19 +293,19 @@ async def test_open_circuit_fails_fast_without_calling_upstream(
 ) -> None:
     now = [0.0]
     breaker = CircuitBreaker(failure_threshold=2, cooldown_s=10.0, clock=lambda: now[0])
-    provider = resilient(make(OpenAIProvider), max_retries=0, breaker=breaker)
+    provider = resilient(make(OPENAI), max_retries=0, breaker=breaker)
     fake.enqueue(*[wire.error_reply(503, "overloaded")] * 2)
     for _ in range(2):
         with pytest.raises(ProviderServerError):
-            await provider.complete(request(OpenAIProvider))
+            await provider.complete(request(OPENAI))
 
     with pytest.raises(ProviderUnavailable) as caught:
-        await provider.complete(request(OpenAIProvider))
+        await provider.complete(request(OPENAI))
     assert len(fake.received) == 2  # nothing new reached the upstream
     assert caught.value.retry_after == 10.0
 
     now[0] = 10.0  # cool-down over: one trial call goes through and closes the circuit
-    result = await provider.complete(request(OpenAIProvider))
+    result = await provider.complete(request(OPENAI))
     assert result.text == "echo: Another one?"
     assert len(fake.received) == 3
     assert provider.is_healthy
@@ -340,7 +338,7 @@ async def test_first_delta_arrives_before_the_upstream_finished(
 ) -> None:
     fake.enqueue(wire.stream_reply(["a", "b", "c", "d"], chunk_delay_s=0.15))
 
-    async for event in make(OpenAIProvider).stream(request(OpenAIProvider)):
+    async for event in make(OPENAI).stream(request(OPENAI)):
         assert event == TextDelta("a")
         assert fake.sse_finished_at == []  # the upstream is still sending
         break
@@ -349,7 +347,7 @@ async def test_first_delta_arrives_before_the_upstream_finished(
 async def test_stream_without_usage_is_estimated(make: Build, fake: FakeUpstream) -> None:
     fake.enqueue(wire.stream_reply(["Felix."], with_usage=False))
 
-    events = await collect(make(OpenAIProvider).stream(request(OpenAIProvider)))
+    events = await collect(make(OPENAI).stream(request(OPENAI)))
 
     end = events[-1]
     assert isinstance(end, StreamEnd)
@@ -360,7 +358,7 @@ async def test_stream_without_usage_is_estimated(make: Build, fake: FakeUpstream
 async def test_stream_reads_usage_inside_the_last_choice(make: Build, fake: FakeUpstream) -> None:
     fake.enqueue(wire.stream_reply(["ok"], usage_body=wire.usage(9, 1), usage_in_choice=True))
 
-    events = await collect(make(KimiProvider).stream(request(KimiProvider)))
+    events = await collect(make(KIMI).stream(request(KIMI)))
 
     end = events[-1]
     assert isinstance(end, StreamEnd)
@@ -371,7 +369,7 @@ async def test_stream_errors_are_mapped(make: Build, fake: FakeUpstream) -> None
     fake.enqueue(wire.error_reply(429, "slow down", retry_after="7"))
 
     with pytest.raises(ProviderUnavailable) as caught:
-        await collect(make(GrokProvider).stream(request(GrokProvider)))
+        await collect(make(GROK).stream(request(GROK)))
 
     assert caught.value.transient
     assert caught.value.retry_after == 7.0
@@ -382,7 +380,7 @@ async def test_stream_failing_before_its_first_event_is_retried(
 ) -> None:
     fake.enqueue(wire.error_reply(500, "boom"), wire.stream_reply(["fine"]))
 
-    events = await collect(resilient(make(DeepSeekProvider)).stream(request(DeepSeekProvider)))
+    events = await collect(resilient(make(DEEPSEEK)).stream(request(DEEPSEEK)))
 
     assert events[0] == TextDelta("fine")
     assert len(fake.received) == 2
@@ -391,7 +389,7 @@ async def test_stream_failing_before_its_first_event_is_retried(
 # -- reasoning ---------------------------------------------------------------------------
 
 REASONING_VENDORS = pytest.mark.parametrize(
-    ("vendor", "sends_back"), [(DeepSeekProvider, False), (KimiProvider, True)]
+    ("vendor", "sends_back"), [(DEEPSEEK, False), (KIMI, True)]
 )
 
 

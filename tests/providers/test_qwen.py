@@ -27,9 +27,12 @@ from src.infrastructure.llm_providers.resilience import ResilientProvider
 from src.infrastructure.pricing.price_book import JsonPriceBook
 from tests.fakes import dashscope_wire as wire
 from tests.fakes.upstream import FakeUpstream
+from tests.providers.registered import spec_of
+
+SPEC = spec_of("qwen")
 
 API_KEY = "sk-dashscope-test-secret-7"
-MODEL = QwenProvider.SPEC.default_model
+MODEL = SPEC.default_model
 
 CONTEXT = (
     ChatMessage("system", "You are terse."),
@@ -59,7 +62,7 @@ def _config(base_url: str, *, timeout_s: float = 2.0) -> ProviderConfig:
 
 @pytest.fixture
 async def provider(fake: FakeUpstream) -> AsyncIterator[QwenProvider]:
-    adapter = QwenProvider(_config(fake.url + wire.BASE_PATH))
+    adapter = QwenProvider(SPEC, _config(fake.url + wire.BASE_PATH))
     yield adapter
     await adapter.aclose()
 
@@ -141,7 +144,7 @@ async def test_caps_the_output_with_the_configured_default(
 
 def test_without_a_key_it_is_not_configured() -> None:
     with pytest.raises(ProviderNotConfigured, match="QWEN_API_KEY"):
-        QwenProvider(ProviderConfig(api_key=None))
+        QwenProvider(SPEC, ProviderConfig(api_key=None))
 
 
 # -- response ---------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ async def test_maps_the_reply_usage_and_golden_cost(
 
 def test_every_known_model_has_a_price() -> None:
     book = JsonPriceBook.load()
-    spec = QwenProvider.SPEC
+    spec = SPEC
     assert spec.default_model in spec.models
     assert [m for m in spec.models if book.price_of("qwen", m) is None] == []
 
@@ -232,7 +235,7 @@ async def test_invalid_parameter_is_a_rejected_request(
 
 
 async def test_a_hang_times_out(fake: FakeUpstream) -> None:
-    adapter = QwenProvider(_config(fake.url + wire.BASE_PATH, timeout_s=0.3))
+    adapter = QwenProvider(SPEC, _config(fake.url + wire.BASE_PATH, timeout_s=0.3))
     fake.enqueue(wire.hang_reply(1.0))
     started = time.monotonic()
     try:
@@ -257,7 +260,7 @@ async def test_connection_refused_is_a_connection_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    adapter = QwenProvider(_config(f"http://127.0.0.1:{port}{wire.BASE_PATH}"))
+    adapter = QwenProvider(SPEC, _config(f"http://127.0.0.1:{port}{wire.BASE_PATH}"))
     try:
         with pytest.raises(ProviderConnectionError):
             await adapter.complete(_ask())
@@ -321,7 +324,7 @@ async def test_stream_refused_before_its_first_event_is_mapped(
 
 
 async def test_a_stream_that_goes_quiet_times_out(fake: FakeUpstream) -> None:
-    adapter = QwenProvider(_config(fake.url + wire.BASE_PATH, timeout_s=0.3))
+    adapter = QwenProvider(SPEC, _config(fake.url + wire.BASE_PATH, timeout_s=0.3))
     fake.enqueue(wire.stream_reply(["a", "b"], chunk_delay_s=0.6))
     received: list[StreamEvent] = []
     try:

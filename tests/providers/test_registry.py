@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from src.domain.errors import InvalidInput, ProviderNotConfigured
 from src.domain.llm import ChatMessage, ChatRequest
+from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.registry import (
     PROVIDER_ADAPTERS,
+    ProviderEntry,
     ProviderRegistry,
     ProviderStatus,
     build_provider_registry,
@@ -17,8 +23,10 @@ from src.infrastructure.llm_providers.registry import (
 )
 from tests.fakes import openai_wire as wire
 from tests.fakes.upstream import FakeUpstream
+from tests.providers.registered import spec_of
 
 REQUEST = ChatRequest(model="m", messages=(ChatMessage("user", "hello"),))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +182,68 @@ def test_provider_variables_lists_everything_read() -> None:
     ):
         assert expected in names
     assert len(names) == len(set(names))
+
+
+#: Run in a fresh interpreter: which SDKs does building a registry with only OpenAI import?
+_ONLY_OPENAI = """
+import json, sys
+from src.domain.errors import ProviderNotConfigured
+from src.infrastructure.llm_providers.registry import build_provider_registry
+
+registry = build_provider_registry({"OPENAI_API_KEY": "k"})
+try:
+    registry.get("anthropic")
+except ProviderNotConfigured as error:
+    not_configured = error.message
+listed = {s.name: [s.default_model, list(s.models), s.is_configured] for s in registry.describe()}
+sdks = ("openai", "anthropic", "google.genai", "mistralai", "dashscope")
+print(json.dumps({
+    "imported": [sdk for sdk in sdks if sdk in sys.modules],
+    "listed": listed,
+    "not_configured": not_configured,
+}))
+"""
+
+
+def test_only_the_configured_providers_sdk_is_imported() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _ONLY_OPENAI],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(run.stdout)
+
+    assert seen["imported"] == ["openai"]
+    assert list(seen["listed"]) == [entry.SPEC.name for entry in PROVIDER_ADAPTERS]
+    assert seen["listed"]["anthropic"] == [
+        "claude-sonnet-5-5",
+        list(spec_of("anthropic").models),
+        False,
+    ]
+    assert seen["listed"]["openai"][2] is True
+    assert "ANTHROPIC_API_KEY" in seen["not_configured"]
+
+
+@pytest.mark.parametrize("entry", PROVIDER_ADAPTERS, ids=lambda e: e.SPEC.name)
+def test_every_entry_names_an_adapter_that_needs_its_key(entry: ProviderEntry) -> None:
+    adapter = entry.load()
+
+    assert issubclass(adapter, ProviderAdapter)
+    assert entry.ADAPTER.startswith(f"{adapter.__module__}:")
+    if entry.KEYLESS:
+        return
+    with pytest.raises(ProviderNotConfigured) as caught:
+        adapter(entry.SPEC, ProviderConfig(api_key=None))
+    assert caught.value.details["variable"] == entry.SPEC.key_variable
+
+
+def test_an_entry_naming_something_else_than_an_adapter_is_refused() -> None:
+    wrong = ProviderEntry(
+        "src.infrastructure.llm_providers.base:ProviderConfig", spec_of("openai"), "X"
+    )
+
+    with pytest.raises(TypeError, match="ProviderAdapter"):
+        wrong.load()

@@ -130,16 +130,8 @@ def _message_param(is_assistant: bool, content: str) -> MessageParam:
 class AnthropicProvider(ProviderAdapter):
     """Claude models through ``anthropic.AsyncAnthropic``, with the SDK's retries off."""
 
-    SPEC = ProviderSpec(
-        name="anthropic",
-        default_model="claude-sonnet-5-5",
-        models=("claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5", "claude-fable-5-2"),
-        key_variable="ANTHROPIC_API_KEY",
-    )
-    BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
         self._client = anthropic.AsyncAnthropic(
             api_key=config.api_key,
             base_url=config.base_url,

@@ -1,11 +1,12 @@
 """What every provider adapter shares: its configuration, its shape, and one error mapping.
 
-An adapter is one module with one public class deriving from ``ProviderAdapter``. It states
-its ``SPEC`` (name, default model, known models, key variable) and ``BASE_URL_VARIABLE``,
-translates the domain's ``ChatRequest`` to its SDK's call, the SDK's response back to a
-``ChatResult``, and the SDK's exceptions to domain errors through ``error_for_status`` so
-that every provider fails the same way. Retries and the circuit breaker live in
-``resilience``; adapters switch their SDK's own retries off so the two never multiply.
+An adapter is one module with one public class deriving from ``ProviderAdapter``. It is
+handed its ``ProviderSpec`` (name, default model, known models, key variable), which the
+registry states without importing the SDK, and translates the domain's ``ChatRequest`` to
+its SDK's call, the SDK's response back to a ``ChatResult``, and the SDK's exceptions to
+domain errors through ``error_for_status`` so that every provider fails the same way.
+Retries and the circuit breaker live in ``resilience``; adapters switch their SDK's own
+retries off so the two never multiply.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import email.utils
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
-from typing import ClassVar
+from dataclasses import dataclass
 
 from src.domain.errors import (
     ProviderAuthError,
     ProviderConnectionError,
     ProviderError,
+    ProviderNotConfigured,
     ProviderRateLimited,
     ProviderRejectedRequest,
     ProviderServerError,
@@ -49,23 +50,20 @@ class ProviderConfig:
     api_key: str | None
     base_url: str | None = None
     timeout_s: float = 60.0
-    default_model: str | None = None
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
 
 class ProviderAdapter(ABC):
-    """Base of the adapters: holds the config and one long-lived SDK client."""
+    """Base of the adapters: holds the spec, the config and one long-lived SDK client.
 
-    SPEC: ClassVar[ProviderSpec]
-    BASE_URL_VARIABLE: ClassVar[str]
-    #: Configured without a key (local runtimes): then the base URL variable must be set.
-    KEYLESS: ClassVar[bool] = False
+    A key is required unless the spec names no key variable (a local runtime); without one
+    the SDKs would fall back to reading the process environment themselves.
+    """
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        if not config.api_key and spec.key_variable is not None:
+            raise ProviderNotConfigured(spec.name, spec.key_variable)
         self._config = config
-        spec = type(self).SPEC
-        if config.default_model:
-            spec = replace(spec, default_model=config.default_model)
         self._spec = spec
 
     @property

@@ -110,17 +110,8 @@ def _retry_delay(details: list[Mapping[str, Any]]) -> str | None:
 class GeminiProvider(ProviderAdapter):
     """Gemini models through ``genai.Client(...).aio``, with the SDK's retries off."""
 
-    SPEC = ProviderSpec(
-        name="gemini",
-        default_model="gemini-3.8-flash",
-        models=("gemini-3.8-flash", "gemini-4-argon", "gemini-3.1-flash-lite"),
-        key_variable="GEMINI_API_KEY",
-        key_aliases=("GOOGLE_API_KEY",),
-    )
-    BASE_URL_VARIABLE = "GEMINI_BASE_URL"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
         self._http = httpx2.AsyncClient(timeout=config.timeout_s)
         self._client = genai.Client(
             vertexai=False,

@@ -42,7 +42,6 @@ from mistralai.client.models import (
 from src.domain.errors import (
     ProviderConnectionError,
     ProviderError,
-    ProviderNotConfigured,
     ProviderServerError,
     ProviderTimeout,
 )
@@ -60,7 +59,6 @@ from src.infrastructure.llm_providers.base import (
 )
 
 DEFAULT_SERVER_URL = "https://api.mistral.ai"
-_KEY_VARIABLE = "MISTRAL_API_KEY"
 
 
 def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
@@ -106,29 +104,8 @@ def _split_content(content: object) -> tuple[str, str]:
 class MistralProvider(ProviderAdapter):
     """Chat completions over one long-lived ``Mistral`` client, SDK retries off."""
 
-    SPEC = ProviderSpec(
-        name="mistral",
-        default_model="mistral-small-2603",
-        models=(
-            "mistral-large-2512",
-            "mistral-medium-2508",
-            "mistral-small-2603",
-            "magistral-medium-2509",
-            "magistral-small-2509",
-            "ministral-14b-2512",
-            "ministral-8b-2512",
-            "ministral-3b-2512",
-            "codestral-2508",
-            "devstral-2512",
-        ),
-        key_variable=_KEY_VARIABLE,
-    )
-    BASE_URL_VARIABLE = "MISTRAL_BASE_URL"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        if not config.api_key:
-            raise ProviderNotConfigured(self.name, _KEY_VARIABLE)
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
         # Owned here so ``aclose`` can close it; the SDK only closes clients it created
         # when it is garbage collected.
         self._http = httpx2.AsyncClient(follow_redirects=True)

@@ -3,7 +3,17 @@
 OpenAI, xAI (Grok), DeepSeek, Moonshot (Kimi) and Ollama all answer
 ``POST {base_url}/chat/completions`` in OpenAI's shape, so one adapter over the official
 ``openai`` SDK serves them all. Each vendor module subclasses ``OpenAICompatibleProvider``
-and states only what differs (name, models, key variable, base URL, quirks as class flags).
+and states only what differs (default base URL, quirks as class flags); its name, models and
+key variable are its registry entry.
+
+The request goes through the SDK client's public ``post`` rather than
+``chat.completions.create``: ``create`` runs the body through the SDK's parameter transform,
+which walks every message against the whole ``ChatCompletionMessageParam`` union (~390
+recursive calls a request, the largest single cost of a turn in the gateway's profile) and
+changes only aliased keys, dates and files, none of which ``_params`` ever builds. ``post``
+is what ``create`` then calls, with the same path, body, options and response types, so the
+client's connection pool, time-out, disabled retries, error classes and response parsing
+are all unchanged.
 
 Usage quirks, normalized by :func:`usage_from_openai`:
 
@@ -21,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import openai
 from openai.types import CompletionUsage
@@ -30,7 +40,6 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from src.domain.errors import (
     ProviderConnectionError,
     ProviderError,
-    ProviderNotConfigured,
     ProviderServerError,
     ProviderTimeout,
 )
@@ -38,6 +47,7 @@ from src.domain.llm import (
     ChatMessage,
     ChatRequest,
     ChatResult,
+    ProviderSpec,
     StreamEvent,
     TokenUsage,
 )
@@ -50,6 +60,9 @@ from src.infrastructure.llm_providers.base import (
 
 #: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
 _KEYLESS_PLACEHOLDER = "keyless"
+_PATH = "/chat/completions"
+#: The request options ``chat.completions.create`` passes: authenticate with the API key only.
+_OPTIONS: Final = openai.RequestOptions(security={"bearer_auth": True})
 
 
 def usage_from_openai(
@@ -89,15 +102,10 @@ class OpenAICompatibleProvider(ProviderAdapter):
     #: False where ``completion_tokens`` leaves the reasoning tokens out (xAI).
     REASONING_IN_COMPLETION_TOKENS: ClassVar[bool] = True
 
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        api_key = config.api_key
-        if not api_key:
-            if not self.KEYLESS:
-                raise ProviderNotConfigured(self.name, self.spec.key_variable or "its API key")
-            api_key = _KEYLESS_PLACEHOLDER
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
         self._client = openai.AsyncOpenAI(
-            api_key=api_key,
+            api_key=config.api_key or _KEYLESS_PLACEHOLDER,
             base_url=config.base_url or self.DEFAULT_BASE_URL,
             timeout=config.timeout_s,
             max_retries=0,
@@ -105,14 +113,22 @@ class OpenAICompatibleProvider(ProviderAdapter):
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         with self._translated_errors():
-            response = await self._client.chat.completions.create(**self._params(request))
+            response = await self._client.post(
+                _PATH, body=self._params(request), cast_to=ChatCompletion, options=_OPTIONS
+            )
             return self._result(request, response)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         reply = StreamAssembly(self.name, request)
+        body = {**self._params(request), "stream": True, "stream_options": {"include_usage": True}}
         with self._translated_errors():
-            chunks = await self._client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True}
+            chunks = await self._client.post(
+                _PATH,
+                body=body,
+                cast_to=ChatCompletion,
+                options=_OPTIONS,
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
             async with chunks:
                 async for chunk in chunks:

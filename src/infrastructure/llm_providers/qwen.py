@@ -54,7 +54,6 @@ from dashscope.v2.types.messages import MessageInput
 from src.domain.errors import (
     ProviderConnectionError,
     ProviderError,
-    ProviderNotConfigured,
     ProviderServerError,
     ProviderTimeout,
 )
@@ -73,7 +72,6 @@ from src.infrastructure.llm_providers.base import (
 )
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
-_KEY_VARIABLE = "QWEN_API_KEY"
 
 
 def usage_from_dashscope(usage: Usage) -> TokenUsage:
@@ -101,19 +99,8 @@ def _finish_reason(value: str | None) -> str | None:
 class QwenProvider(ProviderAdapter):
     """Native text generation over one long-lived ``dashscope.AsyncClient``, retries off."""
 
-    SPEC = ProviderSpec(
-        name="qwen",
-        default_model="qwen-plus",
-        models=("qwen-max", "qwen-plus", "qwen-flash", "qwen-turbo"),
-        key_variable=_KEY_VARIABLE,
-        key_aliases=("DASHSCOPE_API_KEY",),
-    )
-    BASE_URL_VARIABLE = "QWEN_BASE_URL"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        if not config.api_key:
-            raise ProviderNotConfigured(self.name, _KEY_VARIABLE)
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
         self._client = dashscope.AsyncClient(
             api_key=config.api_key,
             base_url=config.base_url or DEFAULT_BASE_URL,

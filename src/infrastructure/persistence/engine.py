@@ -19,11 +19,12 @@ SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
 )
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 5000
+) -> AsyncEngine:
     """An engine for ``database_url``; raises ``ValueError`` for any other database."""
     url = make_url(database_url)
     backend = url.get_backend_name()
@@ -32,7 +33,17 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
             # Each connection would get its own empty database, unseen by the migrations.
             raise ValueError("in-memory SQLite is not supported: give a file path")
         engine = create_async_engine(database_url, pool_size=pool_size)
-        event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+        pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
+
+        def apply_pragmas(dbapi_connection: Any, _record: object) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                for pragma in pragmas:
+                    cursor.execute(pragma)
+            finally:
+                cursor.close()
+
+        event.listen(engine.sync_engine, "connect", apply_pragmas)
         return engine
     if backend == "postgresql":
         return create_async_engine(
@@ -46,15 +57,6 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
-
-
-def _apply_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-    finally:
-        cursor.close()
 
 
 async def database_is_reachable(engine: AsyncEngine, *, timeout_s: float = 2.0) -> bool:

@@ -2,22 +2,29 @@
 
 Writes are queued in ``SqlWork`` and sent together, before any read and at commit, so a turn
 costs few round trips: consecutive inserts into one table become one ``executemany`` and
-``SessionRepository.update`` is one ``UPDATE`` by primary key. Reads go through the ORM rows of
-``tables`` and come back as domain dataclasses; money crosses as Decimal USD, stored as
-picodollars.
+``SessionRepository.update`` is one ``UPDATE`` by primary key. Reads are plain Core selects
+on the tables of ``tables`` (no ORM identity map or instance loading: profiling showed those
+to be most of a turn's cost) and come back as domain dataclasses; money crosses as Decimal USD,
+stored as picodollars.
+
+SQLite has one writer per database file. Writers of one process take ``write_lock`` from
+their first write until commit or rollback, so they queue in the event loop instead of
+spinning in SQLite's busy handler, where a writer that the loop is slow to resume could make
+the others give up with "database is locked".
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -39,14 +46,9 @@ from src.infrastructure.persistence.tables import (
     PROVIDER_CALLS,
     SESSIONS,
     SUMMARIES,
-    IdempotencyKeyRow,
-    MessageRow,
-    SessionRow,
-    SummaryRow,
 )
 
 PICODOLLARS_PER_USD = Decimal(10**12)
-_Row = TypeVar("_Row")
 
 
 def to_picodollars(cost: Decimal | None) -> int | None:
@@ -72,9 +74,22 @@ class _Insert:
 class SqlWork:
     """The transaction of one unit of work and the writes queued on it."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection, write_lock: asyncio.Lock | None) -> None:
+        self._connection = connection
+        self._write_lock = write_lock
+        self._holds_write_lock = False
         self._pending: list[_Insert | UpdateBase] = []
+
+    async def _before_write(self) -> None:
+        if self._write_lock is not None and not self._holds_write_lock:
+            await self._write_lock.acquire()
+            self._holds_write_lock = True
+
+    def release(self) -> None:
+        """Ends this unit of work's claim to write (after commit or rollback)."""
+        if self._write_lock is not None and self._holds_write_lock:
+            self._holds_write_lock = False
+            self._write_lock.release()
 
     def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         last = self._pending[-1] if self._pending else None
@@ -89,12 +104,14 @@ class SqlWork:
     async def flush(self) -> None:
         """Sends the queued writes in order; a reused idempotency key becomes a domain error."""
         pending, self._pending = self._pending, []
+        if pending:
+            await self._before_write()
         for item in pending:
             if not isinstance(item, _Insert):
-                await self._session.execute(item)
+                await self._connection.execute(item)
                 continue
             try:
-                await self._session.execute(sa.insert(item.table), item.rows)
+                await self._connection.execute(sa.insert(item.table), item.rows)
             except IntegrityError as error:
                 if item.table is IDEMPOTENCY_KEYS and _is_unique_violation(error):
                     raise IdempotencyConflict(item.rows[0]["key"]) from error
@@ -102,12 +119,13 @@ class SqlWork:
 
     async def execute(self, statement: sa.Executable) -> sa.Result[*tuple[Any, ...]]:
         await self.flush()
-        return await self._session.execute(statement)
+        if isinstance(statement, UpdateBase):
+            await self._before_write()
+        return await self._connection.execute(statement)
 
-    async def rows(self, statement: sa.Select[_Row]) -> Sequence[_Row]:
-        """ORM rows, refreshed even if this session loaded them before a queued UPDATE."""
+    async def rows(self, statement: sa.Select[*tuple[Any, ...]]) -> Sequence[sa.Row[Any]]:
         await self.flush()
-        result = await self._session.scalars(statement.execution_options(populate_existing=True))
+        result: sa.Result[Any] = await self._connection.execute(statement)
         return result.all()
 
 
@@ -151,7 +169,7 @@ class SqlSessionRepository:
 
     async def get(self, session_id: str, owner: str) -> Session | None:
         rows = await self._work.rows(
-            sa.select(SessionRow).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
+            sa.select(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
         )
         return _session(rows[0]) if rows else None
 
@@ -173,7 +191,7 @@ class SqlSessionRepository:
         self, owner: str, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         statement = (
-            sa.select(SessionRow)
+            sa.select(SESSIONS)
             .where(*_owned_by(owner, user_id))
             .order_by(SESSIONS.c.created_at.desc(), SESSIONS.c.id.desc())
             .limit(limit)
@@ -223,14 +241,14 @@ def _mutable_session_values(session: Session) -> dict[str, Any]:
     }
 
 
-def _session(row: SessionRow) -> Session:
+def _session(row: sa.Row[Any]) -> Session:
     return Session(
         id=row.id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         owner=row.owner,
         user_id=row.user_id,
-        metadata=dict(row.meta),
+        metadata=dict(row.metadata),
         system_prompt=row.system_prompt,
         status=row.status,
         message_count=row.message_count,
@@ -252,7 +270,7 @@ class SqlMessageRepository:
     async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
         """Newest first on the (session_id, seq) index, then turned oldest first."""
         statement = (
-            sa.select(MessageRow)
+            sa.select(MESSAGES)
             .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq > after_seq)
             .order_by(MESSAGES.c.seq.desc())
             .limit(limit)
@@ -261,7 +279,7 @@ class SqlMessageRepository:
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
         statement = (
-            sa.select(MessageRow)
+            sa.select(MESSAGES)
             .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq.between(from_seq, to_seq))
             .order_by(MESSAGES.c.seq)
         )
@@ -269,7 +287,7 @@ class SqlMessageRepository:
 
     async def page(self, session_id: str, limit: int, offset: int) -> Sequence[Message]:
         statement = (
-            sa.select(MessageRow)
+            sa.select(MESSAGES)
             .where(MESSAGES.c.session_id == session_id)
             .order_by(MESSAGES.c.seq)
             .limit(limit)
@@ -296,7 +314,7 @@ def _message_values(message: Message) -> dict[str, Any]:
     }
 
 
-def _message(row: MessageRow) -> Message:
+def _message(row: sa.Row[Any]) -> Message:
     return Message(
         id=row.id,
         session_id=row.session_id,
@@ -337,7 +355,7 @@ class SqlSummaryRepository:
 
     async def all(self, session_id: str) -> Sequence[SummaryVersion]:
         statement = (
-            sa.select(SummaryRow)
+            sa.select(SUMMARIES)
             .where(SUMMARIES.c.session_id == session_id)
             .order_by(SUMMARIES.c.version)
         )
@@ -442,7 +460,7 @@ class SqlIdempotencyRepository:
 
     async def get(self, owner: str, key: str) -> tuple[str, dict[str, Any]] | None:
         rows = await self._work.rows(
-            sa.select(IdempotencyKeyRow).where(
+            sa.select(IDEMPOTENCY_KEYS).where(
                 IDEMPOTENCY_KEYS.c.owner == owner, IDEMPOTENCY_KEYS.c.key == key
             )
         )

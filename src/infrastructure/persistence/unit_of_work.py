@@ -1,4 +1,4 @@
-"""The unit of work of ``src.domain.ports``: one ``AsyncSession``, one transaction.
+"""The unit of work of ``src.domain.ports``: one connection, one transaction.
 
 Every repository of a unit of work shares its ``SqlWork``, so a turn's writes (session
 update, both messages, call records, summary, idempotency key) reach the database together in
@@ -7,7 +7,9 @@ one transaction at ``commit``. Leaving the block without committing rolls everyt
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain.ports import (
     CallRepository,
@@ -33,12 +35,13 @@ class SqlUnitOfWork:
     calls: CallRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
+    def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock | None) -> None:
+        self._engine = engine
+        self._write_lock = write_lock
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._session = self._session_factory()
-        self._work = SqlWork(self._session)
+        self._connection: AsyncConnection = await self._engine.connect()
+        self._work = SqlWork(self._connection, self._write_lock)
         self.sessions = SqlSessionRepository(self._work)
         self.messages = SqlMessageRepository(self._work)
         self.summaries = SqlSummaryRepository(self._work)
@@ -47,7 +50,10 @@ class SqlUnitOfWork:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._session.close()  # rolls back whatever was not committed
+        try:
+            await self._connection.close()  # rolls back whatever was not committed
+        finally:
+            self._work.release()
 
     async def commit(self) -> None:
         """Raises ``IdempotencyConflict`` if an idempotency key was stored meanwhile.
@@ -57,17 +63,23 @@ class SqlUnitOfWork:
         """
         try:
             await self._work.flush()
-            await self._session.commit()
+            await self._connection.commit()
         except Exception:
-            await self._session.rollback()
+            await self._connection.rollback()
             raise
+        finally:
+            self._work.release()
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a new unit of work per use; its sessions keep loaded values after commit."""
+    """Makes a new unit of work per use.
+
+    On SQLite every unit of work of this factory shares one write lock (see ``repositories``).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._session_factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._engine = engine
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._session_factory)
+        return SqlUnitOfWork(self._engine, self._write_lock)

@@ -1,0 +1,15 @@
+"""The registry's entries by provider name, for tests that build one adapter directly."""
+
+from __future__ import annotations
+
+from src.domain.llm import ProviderSpec
+from src.infrastructure.llm_providers.registry import PROVIDER_ADAPTERS, ProviderEntry
+
+
+def entry(name: str) -> ProviderEntry:
+    return next(e for e in PROVIDER_ADAPTERS if e.SPEC.name == name)
+
+
+def spec_of(name: str) -> ProviderSpec:
+    """The spec the registry hands the adapter (before any ``<NAME>_DEFAULT_MODEL``)."""
+    return entry(name).SPEC
