@@ -68,12 +68,17 @@ def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> Toke
     )
 
 
-def _contents(request: ChatRequest) -> list[types.Content]:
+def _contents(request: ChatRequest) -> list[types.ContentDict]:
+    """The conversation as plain dicts, which the SDK validates once into its models.
+
+    Passing ``types.Content`` instances instead costs more, not less: the SDK's models
+    re-check every field of an instance handed to them (``_check_field_type_mismatches``).
+    """
     return [
-        types.Content(
-            role="model" if message.role == "assistant" else "user",
-            parts=[types.Part(text=message.content)],
-        )
+        {
+            "role": "model" if message.role == "assistant" else "user",
+            "parts": [{"text": message.content}],
+        }
         for message in request.conversation
     ]
 

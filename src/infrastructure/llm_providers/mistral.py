@@ -33,10 +33,13 @@ import httpx2
 from mistralai.client import Mistral
 from mistralai.client.errors import MistralError, NoResponseError
 from mistralai.client.models import (
+    AssistantMessage,
     ChatCompletionResponse,
+    SystemMessage,
     TextChunk,
     ThinkChunk,
     UsageInfo,
+    UserMessage,
 )
 
 from src.domain.errors import (
@@ -59,6 +62,10 @@ from src.infrastructure.llm_providers.base import (
 )
 
 DEFAULT_SERVER_URL = "https://api.mistral.ai"
+#: The SDK's message model per role. ``complete_async`` turns plain dict messages into these
+#: by building a throw-away pydantic model class on every call (``utils.unmarshal``), which
+#: is most of the SDK's cost of a call; messages that already are models skip that step.
+_MESSAGE = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
 
 
 def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
@@ -147,7 +154,7 @@ class MistralProvider(ProviderAdapter):
         """The call's arguments: every message in order, system messages first as given."""
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_MESSAGE[m.role](content=m.content) for m in request.messages],
             "max_tokens": request.max_tokens or self._config.max_output_tokens,
         }
         if request.temperature is not None:
