@@ -1,6 +1,6 @@
 """Every setting of the service, read once from the environment and ``.env`` by ``main.py``.
 
-Provider keys and base URLs are not fields here: each adapter names its own variables
+Provider keys and base URLs are not fields here: each registry entry names its own variables
 (``src.infrastructure.llm_providers``), so adding a provider never touches this file. The
 composition root hands the same environment mapping to the provider registry.
 """
