@@ -32,7 +32,9 @@ def create_engine(
         if url.database in (None, "", ":memory:"):
             # Each connection would get its own empty database, unseen by the migrations.
             raise ValueError("in-memory SQLite is not supported: give a file path")
-        engine = create_async_engine(database_url, pool_size=pool_size)
+        # Closing a connection already rolls back what it left open; the pool's own reset
+        # would be a second round trip to SQLite's worker thread on every unit of work.
+        engine = create_async_engine(database_url, pool_size=pool_size, pool_reset_on_return=None)
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
 
         def apply_pragmas(dbapi_connection: Any, _record: object) -> None:
