@@ -78,7 +78,7 @@ class SqlWork:
         self._connection = connection
         self._write_lock = write_lock
         self._holds_write_lock = False
-        self._pending: list[_Insert | UpdateBase] = []
+        self._pending: list[_Insert | tuple[UpdateBase, dict[str, Any]]] = []
 
     async def _before_write(self) -> None:
         if self._write_lock is not None and not self._holds_write_lock:
@@ -98,8 +98,8 @@ class SqlWork:
         else:
             self._pending.append(_Insert(table, rows))
 
-    def write(self, statement: UpdateBase) -> None:
-        self._pending.append(statement)
+    def write(self, statement: UpdateBase, params: dict[str, Any]) -> None:
+        self._pending.append((statement, params))
 
     async def flush(self) -> None:
         """Sends the queued writes in order; a reused idempotency key becomes a domain error."""
@@ -108,7 +108,7 @@ class SqlWork:
             await self._before_write()
         for item in pending:
             if not isinstance(item, _Insert):
-                await self._connection.execute(item)
+                await self._connection.execute(*item)
                 continue
             try:
                 await self._connection.execute(sa.insert(item.table), item.rows)
@@ -123,9 +123,11 @@ class SqlWork:
             await self._before_write()
         return await self._connection.execute(statement)
 
-    async def rows(self, statement: sa.Select[*tuple[Any, ...]]) -> Sequence[sa.Row[Any]]:
+    async def rows(
+        self, statement: sa.Select[*tuple[Any, ...]], params: dict[str, Any] | None = None
+    ) -> Sequence[sa.Row[Any]]:
         await self.flush()
-        result: sa.Result[Any] = await self._connection.execute(statement)
+        result: sa.Result[Any] = await self._connection.execute(statement, params)
         return result.all()
 
 
@@ -159,6 +161,23 @@ def _seconds_between_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **k
     return f"((julianday({end}) - julianday({start})) * 86400.0)"
 
 
+# The statements of every turn, built once: building and hashing them per call showed up in
+# profiles of the hot path.
+_SESSION_BY_ID = sa.select(SESSIONS).where(
+    SESSIONS.c.id == sa.bindparam("session_id"), SESSIONS.c.owner == sa.bindparam("owner")
+)
+_UPDATE_SESSION = sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
+_TAIL = (
+    sa.select(MESSAGES)
+    .where(
+        MESSAGES.c.session_id == sa.bindparam("session_id"),
+        MESSAGES.c.seq > sa.bindparam("after_seq"),
+    )
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 class SqlSessionRepository:
     def __init__(self, work: SqlWork) -> None:
         self._work = work
@@ -168,16 +187,12 @@ class SqlSessionRepository:
         self._work.insert(SESSIONS, [row | _mutable_session_values(session)])
 
     async def get(self, session_id: str, owner: str) -> Session | None:
-        rows = await self._work.rows(
-            sa.select(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
-        )
+        rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
         return _session(rows[0]) if rows else None
 
     async def update(self, session: Session) -> None:
         self._work.write(
-            sa.update(SESSIONS)
-            .where(SESSIONS.c.id == session.id)
-            .values(_mutable_session_values(session))
+            _UPDATE_SESSION, {"session_id": session.id} | _mutable_session_values(session)
         )
 
     async def delete(self, session_id: str, owner: str) -> bool:
@@ -269,13 +284,8 @@ class SqlMessageRepository:
 
     async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
         """Newest first on the (session_id, seq) index, then turned oldest first."""
-        statement = (
-            sa.select(MESSAGES)
-            .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq > after_seq)
-            .order_by(MESSAGES.c.seq.desc())
-            .limit(limit)
-        )
-        return [_message(row) for row in reversed(await self._work.rows(statement))]
+        params = {"session_id": session_id, "after_seq": after_seq, "limit": limit}
+        return [_message(row) for row in reversed(await self._work.rows(_TAIL, params))]
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
         statement = (
