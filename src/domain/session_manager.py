@@ -40,6 +40,7 @@ from src.domain.llm import (
     ChatResult,
     LLMProvider,
     StreamEnd,
+    StreamEvent,
     TextDelta,
     TokenUsage,
 )
@@ -226,16 +227,14 @@ class SessionManager:
         """
         started = self._clock.monotonic()
         if (replay := await self._replay(cmd)) is not None:
-            yield SessionOpened(replay.session_id)
-            yield TextDelta(replay.response)
-            yield TurnDone(replay)
+            for replayed in _as_stream(replay):
+                yield replayed
             return
         targets = self._targets(cmd)
         async with self._hold(cmd.session_id):
             if (replay := await self._replay(cmd)) is not None:
-                yield SessionOpened(replay.session_id)
-                yield TextDelta(replay.response)
-                yield TurnDone(replay)
+                for replayed in _as_stream(replay):
+                    yield replayed
                 return
             prepared = await self._prepare(cmd, targets[0])
             yield SessionOpened(prepared.session.id)
@@ -246,8 +245,9 @@ class SessionManager:
                 fallback_from = targets[0].provider if index else None
                 parts: list[str] = []
                 call_started = self._clock.monotonic()
+                events = provider.stream(request)
                 try:
-                    async for event in provider.stream(request):
+                    async for event in events:
                         if isinstance(event, TextDelta):
                             parts.append(event.text)
                             yield event
@@ -280,6 +280,8 @@ class SessionManager:
                     )
                     await asyncio.shield(self._commit(cmd, prepared, partial, started))
                     raise
+                finally:
+                    await _close(events)  # cancels the upstream call if it is still going
                 break
             if answer is None:  # pragma: no cover - adapters always end with StreamEnd
                 raise ProviderError(targets[-1].provider, "the stream ended without a result")
@@ -536,3 +538,14 @@ class SessionManager:
                     return replay
                 raise
         return result
+
+
+def _as_stream(replay: TurnResult) -> tuple[TurnEvent, ...]:
+    """A stored reply replayed as the events of a streamed turn."""
+    return (SessionOpened(replay.session_id), TextDelta(replay.response), TurnDone(replay))
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
