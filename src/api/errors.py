@@ -2,13 +2,13 @@
 status codes for domain errors.
 
 Nothing internal reaches a client: unexpected exceptions answer a bare 500 envelope and are
-logged by type only, never with a stack trace or message that could carry a secret.
+logged by type only, never with a stack trace or message that could carry a secret (that
+last line of defence is in ``middleware``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from typing import Any
 
@@ -18,8 +18,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src.domain import errors as domain
-
-log = logging.getLogger("orchestrator.api")
 
 
 class ApiError(Exception):
@@ -180,9 +178,3 @@ def install_error_handlers(app: FastAPI) -> None:
             else str(exc.detail)
         )
         return _in_openai_format(request, envelope(exc.status_code, code, message))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected %s while serving a request", type(exc).__name__)
-        response = envelope(500, "internal_error", "an internal error occurred")
-        return _in_openai_format(request, response)

@@ -23,6 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("orchestrator.access")
+error_log = logging.getLogger("orchestrator.api")
 
 
 class RequestContextMiddleware:
@@ -43,9 +44,11 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status_holder = [500]
+        response_started = [False]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                response_started[0] = True
                 status_holder[0] = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
@@ -55,6 +58,12 @@ class RequestContextMiddleware:
                 await _reject_too_large(send_with_id, self.max_body_bytes)
             else:
                 await self.app(scope, receive, send_with_id)
+        except Exception as error:  # noqa: BLE001 - the last line of defence, by design
+            # Handled here rather than by an exception handler: Starlette re-raises after its
+            # handler so that the server logs the traceback, and no stack trace may reach a log.
+            error_log.error("unexpected %s while serving %s", type(error).__name__, request_id)
+            if not response_started[0]:
+                await _send_error(send_with_id, 500, "internal_error", "an internal error occurred")
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -91,20 +100,24 @@ def _request_id(scope: Scope) -> str:
 
 
 async def _reject_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"the request body is larger than {limit} bytes",
-                "details": {"limit_bytes": limit},
-            }
-        }
-    ).encode()
+    await _send_error(
+        send,
+        413,
+        "payload_too_large",
+        f"the request body is larger than {limit} bytes",
+        {"limit_bytes": limit},
+    )
+
+
+async def _send_error(
+    send: Send, status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}})
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body.encode()})

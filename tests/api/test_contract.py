@@ -278,3 +278,19 @@ async def test_unknown_route_and_openapi_docs(api: Harness) -> None:
     assert example["message"] == "Explain AI simply"
     assert (await api.client.get("/docs")).status_code == 200
     assert (await api.client.get("/redoc")).status_code == 200
+
+
+async def test_an_unexpected_error_is_a_bare_500_and_no_traceback_is_logged(
+    api: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(_: object) -> object:
+        raise RuntimeError("secret sk-live-123 in a message")
+
+    api.provider.script = explode  # type: ignore[assignment]
+    with caplog.at_level("DEBUG"):
+        r = await api.client.post("/api/orchestrate", json={"message": "x"})
+    error = assert_envelope(r, 500, "internal_error")
+    assert "sk-live" not in r.text and error["message"] == "an internal error occurred"
+    assert "RuntimeError" in caplog.text
+    assert "sk-live" not in caplog.text and "Traceback" not in caplog.text
+    assert all(record.exc_info is None for record in caplog.records)
