@@ -12,16 +12,26 @@ from src.api.dependencies import Lifecycle
 T = TypeVar("T")
 
 
-async def open_stream(lifecycle: Lifecycle, events: AsyncIterator[T]) -> T:
-    """Admits the turn and pulls its first event before any byte is sent, so errors found up
-    front (unknown session, provider not configured, session busy) keep their HTTP status.
-    On success the caller owns the admission and must call ``lifecycle.done()``."""
+async def open_stream(lifecycle: Lifecycle, events: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The turn's events, its first one already pulled before any byte is sent, so errors
+    found up front (unknown session, provider not configured, session busy) keep their HTTP
+    status. The turn stays admitted (``Lifecycle``) until the returned stream ends."""
     lifecycle.admit()
     try:
-        return await anext(events)
+        first = await anext(events)
     except BaseException:
         lifecycle.done()
         raise
+
+    async def admitted() -> AsyncIterator[T]:
+        try:
+            yield first
+            async for event in events:
+                yield event
+        finally:
+            lifecycle.done()
+
+    return admitted()
 
 
 def sse_response(body: AsyncIterator[str]) -> StreamingResponse:

@@ -115,3 +115,14 @@ class LLMProvider(Protocol):
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
     async def aclose(self) -> None: ...
+
+
+async def close_stream(events: AsyncIterator[StreamEvent]) -> None:
+    """Closes a provider stream at once, which cancels its upstream call if still running.
+
+    Needed where a consumer stops early: an abandoned async generator is otherwise closed
+    only when the garbage collector gets to it.
+    """
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()

@@ -19,10 +19,10 @@ from src.domain.llm import (
     LLMProvider,
     StreamEnd,
     TextDelta,
-    TokenUsage,
+    close_stream,
 )
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, UnitOfWorkFactory
-from src.domain.tokens import estimate_many, estimate_tokens
+from src.domain.tokens import estimated_usage
 from src.domain.turns import Target
 
 
@@ -83,8 +83,9 @@ class Passthrough:
         request = ChatRequest(model, messages, temperature, max_tokens)
         started = self._clock.monotonic()
         parts: list[str] = []
+        events = provider.stream(request)
         try:
-            async for event in provider.stream(request):
+            async for event in events:
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
                     yield event
@@ -98,14 +99,12 @@ class Passthrough:
             await self._record(self._accounts.failed(None, "turn", name, model, error, started))
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            usage = TokenUsage(
-                input_tokens=estimate_many(m.content for m in messages),
-                output_tokens=estimate_tokens("".join(parts)),
-                estimated=True,
-            )
+            usage = estimated_usage(request, "".join(parts))
             call = self._accounts.succeeded(None, "turn", name, model, usage, started)
             await asyncio.shield(self._record(call))
             raise
+        finally:
+            await close_stream(events)
 
     async def _record(self, call: CallRecord) -> None:
         async with self._uow() as uow:

@@ -40,9 +40,8 @@ from src.domain.llm import (
     ChatResult,
     LLMProvider,
     StreamEnd,
-    StreamEvent,
     TextDelta,
-    TokenUsage,
+    close_stream,
 )
 from src.domain.memory import (
     MemoryPolicy,
@@ -55,7 +54,7 @@ from src.domain.memory import (
 )
 from src.domain.metrics import GlobalUsage, SessionMetrics, provider_usage, session_metrics
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
-from src.domain.tokens import estimate_many, estimate_tokens
+from src.domain.tokens import estimated_usage
 from src.domain.turns import (
     HistoryPage,
     SessionOpened,
@@ -273,7 +272,7 @@ class SessionManager:
                     partial = _Answer(
                         target.provider,
                         model,
-                        self._estimated_result(request, "".join(parts)),
+                        _interrupted_result(request, "".join(parts)),
                         call_started,
                         fallback_from,
                         interrupted=True,
@@ -281,7 +280,7 @@ class SessionManager:
                     await asyncio.shield(self._commit(cmd, prepared, partial, started))
                     raise
                 finally:
-                    await _close(events)  # cancels the upstream call if it is still going
+                    await close_stream(events)
                 break
             if answer is None:  # pragma: no cover - adapters always end with StreamEnd
                 raise ProviderError(targets[-1].provider, "the stream ended without a result")
@@ -432,14 +431,6 @@ class SessionManager:
     def _may_fall_back(error: ProviderError, index: int, targets: list[_Route]) -> bool:
         return index + 1 < len(targets) and not isinstance(error, ProviderRejectedRequest)
 
-    def _estimated_result(self, request: ChatRequest, text: str) -> ChatResult:
-        usage = TokenUsage(
-            input_tokens=estimate_many(m.content for m in request.messages),
-            output_tokens=estimate_tokens(text),
-            estimated=True,
-        )
-        return ChatResult(text=text, model=request.model, usage=usage, finish_reason="interrupted")
-
     async def _record_failure(self, prepared: _Prepared) -> None:
         """Keeps the accounting of a failed turn (a summary call costs money even so).
 
@@ -545,7 +536,7 @@ def _as_stream(replay: TurnResult) -> tuple[TurnEvent, ...]:
     return (SessionOpened(replay.session_id), TextDelta(replay.response), TurnDone(replay))
 
 
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()
+def _interrupted_result(request: ChatRequest, text: str) -> ChatResult:
+    """The part of a reply received before the client left, with estimated usage."""
+    usage = estimated_usage(request, text)
+    return ChatResult(text=text, model=request.model, usage=usage, finish_reason="interrupted")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from src.domain.llm import ChatRequest, TokenUsage
+
 CHARS_PER_TOKEN = 4
 
 
@@ -19,3 +21,12 @@ def estimate_tokens(text: str) -> int:
 
 def estimate_many(texts: Iterable[str]) -> int:
     return sum(estimate_tokens(t) for t in texts)
+
+
+def estimated_usage(request: ChatRequest, reply: str) -> TokenUsage:
+    """Usage of a call whose provider reported none (or that was cut short), flagged estimated."""
+    return TokenUsage(
+        input_tokens=estimate_many(m.content for m in request.messages),
+        output_tokens=estimate_tokens(reply),
+        estimated=True,
+    )

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Response
 
@@ -22,7 +22,7 @@ from src.api.dependencies import Services, ServicesDep
 from src.api.errors import ApiError, openai_error_body, payload_too_large, status_of
 from src.api.streaming import open_stream, sse_response
 from src.domain.errors import OrchestratorError
-from src.domain.llm import ChatMessage, TextDelta, TokenUsage
+from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
 from src.domain.passthrough import PassthroughResult
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnResult
 from src.models.openai_compat import (
@@ -114,8 +114,9 @@ def _target(model: str, providers: set[str]) -> Target:
     return Target(None, model)
 
 
-def _role(role: str) -> Any:
-    return "system" if role == "developer" else role
+def _role(role: str) -> ChatRole:
+    """OpenAI's ``developer`` role is a system message under another name."""
+    return "system" if role == "developer" else cast(ChatRole, role)
 
 
 def _turn_command(
@@ -201,54 +202,37 @@ async def _stream(
     services: Services, events: AsyncIterator[str | _Final], include_usage: bool, model: str
 ) -> Any:
     """OpenAI's chunk stream; ``model`` is the ``provider/model`` label every chunk carries."""
-    lifecycle = services.lifecycle
-    first = await open_stream(lifecycle, events)
+    events = await open_stream(services.lifecycle, events)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
-    def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
         data = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": choices,
+            **extra,
         }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
+    def delta(content: dict[str, Any], finish: str | None = None) -> str:
+        return chunk([{"index": 0, "delta": content, "finish_reason": finish, "logprobs": None}])
+
     async def body() -> AsyncIterator[str]:
         try:
-            yield chunk(model, {"role": "assistant", "content": ""})
-            pending: list[str | _Final] = [first]
-            async for event in _chain(pending, events):
+            yield delta({"role": "assistant", "content": ""})
+            async for event in events:
                 if isinstance(event, _Final):
-                    yield chunk(model, {}, "stop")
+                    yield delta({}, "stop")
                     if include_usage:
-                        usage = {
-                            "id": completion_id,
-                            "object": "chat.completion.chunk",
-                            "created": created,
-                            "model": model,
-                            "choices": [],
-                            "usage": _usage(event.usage).model_dump(),
-                        }
-                        yield f"data: {json.dumps(usage)}\n\n"
+                        yield chunk([], usage=_usage(event.usage).model_dump())
                 elif event:
-                    yield chunk(model, {"content": event})
+                    yield delta({"content": event})
             yield "data: [DONE]\n\n"
         except OrchestratorError as error:
             status, code = status_of(error)
             yield f"data: {json.dumps(openai_error_body(status, code, error.message))}\n\n"
-        finally:
-            lifecycle.done()
 
     return sse_response(body())
-
-
-async def _chain(
-    head: list[str | _Final], tail: AsyncIterator[str | _Final]
-) -> AsyncIterator[str | _Final]:
-    for item in head:
-        yield item
-    async for item in tail:
-        yield item

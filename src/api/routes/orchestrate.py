@@ -84,19 +84,14 @@ async def orchestrate(
 async def _streamed(command: TurnCommand, services: Services, request_id: str) -> Any:
     """Starts the turn before answering, so that errors found up front (unknown session,
     provider not configured, session busy) still get their HTTP status."""
-    lifecycle = services.lifecycle
-    events = aiter(services.manager.stream_turn(command))
-    first = await open_stream(lifecycle, events)
+    events = await open_stream(services.lifecycle, services.manager.stream_turn(command))
 
     async def body() -> AsyncIterator[str]:
         try:
-            yield _sse(first, request_id)
             async for event in events:
                 yield _sse(event, request_id)
         except OrchestratorError as error:
             yield _event("error", error_body(error))
-        finally:
-            lifecycle.done()
 
     return sse_response(body())
 
