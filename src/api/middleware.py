@@ -5,7 +5,6 @@ its cost to microseconds and lets streamed responses pass through untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -13,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from src.api.errors import envelope
 from src.infrastructure.metrics import RequestMetrics
 
 Scope = MutableMapping[str, Any]
@@ -55,7 +55,14 @@ class RequestContextMiddleware:
 
         try:
             if self._too_large(scope):
-                await _reject_too_large(send_with_id, self.max_body_bytes)
+                limit = self.max_body_bytes
+                too_large = envelope(
+                    413,
+                    "payload_too_large",
+                    f"the request body is larger than {limit} bytes",
+                    {"limit_bytes": limit},
+                )
+                await too_large(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
         except Exception as error:  # noqa: BLE001 - the last line of defence, by design
@@ -63,7 +70,8 @@ class RequestContextMiddleware:
             # handler so that the server logs the traceback, and no stack trace may reach a log.
             error_log.error("unexpected %s while serving %s", type(error).__name__, request_id)
             if not response_started[0]:
-                await _send_error(send_with_id, 500, "internal_error", "an internal error occurred")
+                failed = envelope(500, "internal_error", "an internal error occurred")
+                await failed(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -97,27 +105,3 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return uuid.uuid4().hex
-
-
-async def _reject_too_large(send: Send, limit: int) -> None:
-    await _send_error(
-        send,
-        413,
-        "payload_too_large",
-        f"the request body is larger than {limit} bytes",
-        {"limit_bytes": limit},
-    )
-
-
-async def _send_error(
-    send: Send, status: int, code: str, message: str, details: dict[str, Any] | None = None
-) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body.encode()})

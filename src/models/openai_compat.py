@@ -41,7 +41,7 @@ class ChatCompletionRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": "openai/gpt-4o-mini",
+                    "model": "openai/gpt-5.4-mini",
                     "messages": [{"role": "user", "content": "Hello"}],
                     "stream": False,
                 }

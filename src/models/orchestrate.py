@@ -24,7 +24,7 @@ class AgentConfig(BaseModel):
         max_length=8,
         description="`provider` or `provider:model`, tried in order when the provider fails "
         "with 502, 503 or 504.",
-        examples=[["anthropic:claude-sonnet-4-5", "openai"]],
+        examples=[["anthropic:claude-sonnet-5-5", "openai"]],
     )
 
     @field_validator("fallbacks")
@@ -47,7 +47,7 @@ class OrchestrateRequest(BaseModel):
                     "session_id": _EXAMPLE_SESSION,
                     "agent_config": {
                         "provider": "openai",
-                        "model": "gpt-4o-mini",
+                        "model": "gpt-5.4-mini",
                         "temperature": 0.7,
                         "max_tokens": 1000,
                     },
@@ -90,7 +90,7 @@ class TurnMetadata(BaseModel):
 class OrchestrateResponse(BaseModel):
     response: str = Field(examples=["AI is software that learns patterns from examples..."])
     agent_used: str = Field(examples=["openai"])
-    model_used: str = Field(examples=["gpt-4o-mini"])
+    model_used: str = Field(examples=["gpt-5.4-mini"])
     session_id: str = Field(examples=[_EXAMPLE_SESSION])
     message_count: int = Field(examples=[2])
     timestamp: datetime
