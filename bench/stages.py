@@ -19,12 +19,15 @@ from bench.drivers import Driver
 from bench.loadgen import Figures, alternate
 from bench.processes import HOST, PeakRss, Service, Upstream, request, rss_mb
 from bench.seed import seed_history
+from src.infrastructure.settings import Settings
 
 ORCHESTRATE = "/api/orchestrate"
 CHAT = "/v1/chat/completions"
 MESSAGE = "Explain AI simply, in one sentence."
 SESSIONS_PER_CONNECTION = 2
-LIVE_WINDOW = 6  # SESSION_KEEP_RECENT: what a summarization leaves live
+# What a summarization leaves live: SESSION_KEEP_RECENT, which the bench's gateway leaves at
+# its default.
+LIVE_WINDOW: int = Settings.model_fields["session_keep_recent"].default
 SMALL_HISTORY = 10
 # What the gateway sends upstream for a turn with a summary and a six-message live window.
 DIRECT_BODY = json.dumps(

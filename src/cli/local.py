@@ -64,7 +64,8 @@ def db_upgrade(
         raise CliError("the database URL is not a SQLAlchemy URL") from None
     try:
         asyncio.run(upgrade_database(text))
-    except (SQLAlchemyError, OSError, ValueError) as error:
+    except (SQLAlchemyError, OSError, ValueError, TypeError) as error:
+        # TypeError: the driver refused a query parameter of the URL (``?bogus=1``).
         # Drivers may quote the connection string; the password never reaches the terminal.
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         if url.password:

@@ -279,9 +279,10 @@ def test_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
 
 
-def test_db_upgrade_failure_is_one_line_without_the_password() -> None:
+@pytest.mark.parametrize("query", ["", "?no_such_option=1"])
+def test_db_upgrade_failure_is_one_line_without_the_password(query: str) -> None:
     port = _free_port_url().rsplit(":", 1)[1]
-    url = f"postgresql+asyncpg://postgres:hunter2secret@127.0.0.1:{port}/test"
+    url = f"postgresql+asyncpg://postgres:hunter2secret@127.0.0.1:{port}/test{query}"
 
     result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
 

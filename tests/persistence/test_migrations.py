@@ -23,7 +23,7 @@ TABLES = {"sessions", "messages", "summaries", "provider_calls", "idempotency_ke
 
 
 async def _schema(engine: AsyncEngine) -> tuple[set[str], str | None, list[object]]:
-    """Tables, the applied revision, and the differences from the SQLModel metadata."""
+    """Tables, the applied revision, and the differences from the tables of ``tables``."""
     async with engine.connect() as connection:
         tables = set(await connection.run_sync(lambda c: sa.inspect(c).get_table_names()))
         context = await connection.run_sync(MigrationContext.configure)

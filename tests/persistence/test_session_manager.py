@@ -3,97 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.domain.errors import InvalidInput
-from src.domain.llm import (
-    ChatRequest,
-    ChatResult,
-    LLMProvider,
-    ProviderSpec,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    TokenUsage,
-)
-from src.domain.memory import SUMMARY_INSTRUCTIONS, MemoryPolicy
+from src.domain.memory import MemoryPolicy
 from src.domain.pricing import ModelPrice
 from src.domain.session_manager import SessionManager
-from src.domain.tokens import estimate_many, estimate_tokens
 from src.domain.turns import TurnCommand
 from src.infrastructure.persistence.locks import session_locks_for
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
-
-
-class EchoProvider:
-    """Answers "reply to: <last user message>" after a short pause; summaries are short."""
-
-    @property
-    def spec(self) -> ProviderSpec:
-        return ProviderSpec(
-            name="echo", default_model="echo-1", models=("echo-1",), key_variable=None
-        )
-
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        await asyncio.sleep(0.01)
-        if request.messages[0].content == SUMMARY_INSTRUCTIONS:
-            text = "A short summary."
-        else:
-            text = f"reply to: {request.conversation[-1].content}"
-        usage = TokenUsage(
-            input_tokens=estimate_many(m.content for m in request.messages),
-            output_tokens=estimate_tokens(text),
-        )
-        return ChatResult(text=text, model=request.model, usage=usage, finish_reason="stop")
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        result = await self.complete(request)
-        yield TextDelta(result.text)
-        yield StreamEnd(result)
-
-    async def aclose(self) -> None:
-        return None
-
-
-class OneProvider:
-    default_provider = "echo"
-
-    def __init__(self, provider: LLMProvider) -> None:
-        self._provider = provider
-
-    def get(self, name: str) -> LLMProvider:
-        if name != "echo":
-            raise InvalidInput(f"unknown provider {name!r}")
-        return self._provider
-
-
-class FixedPrices:
-    def price_of(self, provider: str, model: str) -> ModelPrice | None:
-        return ModelPrice(
-            input=Decimal("0.15"), cached_input=Decimal("0.075"), output=Decimal("0.6")
-        )
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+from tests.fakes.domain import FakeClock, FakeDirectory, FakeProvider, FixedPrices
 
 
 def _manager(engine: AsyncEngine, policy: MemoryPolicy) -> SessionManager:
+    """Echo replies after a short pause, so that concurrent turns really overlap."""
+    provider = FakeProvider()
+    provider.delay_s = 0.01
+    price = ModelPrice(input=Decimal("0.15"), cached_input=Decimal("0.075"), output=Decimal("0.6"))
     return SessionManager(
         uow=SqlUnitOfWorkFactory(engine),
-        providers=OneProvider(EchoProvider()),
-        prices=FixedPrices(),
+        providers=FakeDirectory(provider),
+        prices=FixedPrices({("fake", "fake-1"): price}),
         locks=session_locks_for(engine),
-        clock=WallClock(),
+        clock=FakeClock(),
         policy=policy,
     )
 
@@ -137,7 +70,7 @@ async def test_the_eleventh_turn_folds_the_oldest_messages_into_a_summary(
     assert [r.was_summarized for r in results] == [False] * 10 + [True]
     assert [(s.version, s.from_seq, s.to_seq) for s in summaries] == [(1, 1, 14)]
     assert (stored.summary, stored.summary_through_seq, stored.message_count) == (
-        "A short summary.",
+        "short summary",
         14,
         22,
     )

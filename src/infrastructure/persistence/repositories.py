@@ -4,8 +4,8 @@ Writes are queued in ``SqlWork`` and sent together, before any read and at commi
 costs few round trips: consecutive inserts into one table become one ``executemany`` and
 ``SessionRepository.update`` is one ``UPDATE`` by primary key. Reads are plain Core selects
 on the tables of ``tables`` (no ORM identity map or instance loading: profiling showed those
-to be most of a turn's cost) and come back as domain dataclasses; money crosses as Decimal USD,
-stored as picodollars.
+to be most of a turn's cost). Rows and domain dataclasses convert by name, since each column
+carries the name of its field; money crosses as Decimal USD, stored as picodollars.
 
 SQLite has one writer per database file. Writers of one process take ``write_lock`` from
 their first write until commit or rollback, so they queue in the event loop instead of
@@ -16,8 +16,8 @@ the others give up with "database is locked".
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, cast
@@ -34,7 +34,6 @@ from src.domain.entities import (
     CallRecord,
     CallTotals,
     Message,
-    MessageRole,
     Session,
     SessionStats,
     SummaryVersion,
@@ -65,7 +64,7 @@ def from_picodollars(amount: int | Decimal | None) -> Decimal | None:
     return Decimal(amount) / PICODOLLARS_PER_USD
 
 
-@dataclass(slots=True)
+@dataclasses.dataclass(slots=True)
 class _Insert:
     table: sa.Table
     rows: list[dict[str, Any]]
@@ -183,12 +182,11 @@ class SqlSessionRepository:
         self._work = work
 
     async def add(self, session: Session) -> None:
-        row = {"id": session.id, "owner": session.owner, "created_at": session.created_at}
-        self._work.insert(SESSIONS, [row | _mutable_session_values(session)])
+        self._work.insert(SESSIONS, [_values(session)])
 
     async def get(self, session_id: str, owner: str) -> Session | None:
         rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
-        return _session(rows[0]) if rows else None
+        return Session(**rows[0]._asdict()) if rows else None
 
     async def update(self, session: Session) -> None:
         self._work.write(
@@ -212,7 +210,7 @@ class SqlSessionRepository:
             .limit(limit)
             .offset(offset)
         )
-        return [_session(row) for row in await self._work.rows(statement)]
+        return [Session(**row._asdict()) for row in await self._work.rows(statement)]
 
     async def count(self, owner: str, user_id: str | None) -> int:
         statement = sa.select(sa.func.count()).select_from(SESSIONS)
@@ -242,36 +240,16 @@ def _owned_by(owner: str, user_id: str | None) -> list[sa.ColumnElement[bool]]:
 
 
 def _mutable_session_values(session: Session) -> dict[str, Any]:
-    return {
-        "updated_at": session.updated_at,
-        "user_id": session.user_id,
-        "status": session.status,
-        "metadata": session.metadata,
-        "system_prompt": session.system_prompt,
-        "message_count": session.message_count,
-        "summary": session.summary,
-        "summary_through_seq": session.summary_through_seq,
-        "summary_version": session.summary_version,
-        "live_tokens": session.live_tokens,
-    }
+    """Every field but the session's identity (id, owner) and creation time."""
+    values = _values(session)
+    for immutable in ("id", "owner", "created_at"):
+        del values[immutable]
+    return values
 
 
-def _session(row: sa.Row[Any]) -> Session:
-    return Session(
-        id=row.id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        owner=row.owner,
-        user_id=row.user_id,
-        metadata=dict(row.metadata),
-        system_prompt=row.system_prompt,
-        status=row.status,
-        message_count=row.message_count,
-        summary=row.summary,
-        summary_through_seq=row.summary_through_seq,
-        summary_version=row.summary_version,
-        live_tokens=row.live_tokens,
-    )
+def _values(entity: Any) -> dict[str, Any]:
+    """A domain dataclass as the values of its row: the columns carry its field names."""
+    return {field.name: getattr(entity, field.name) for field in dataclasses.fields(entity)}
 
 
 class SqlMessageRepository:
@@ -307,39 +285,11 @@ class SqlMessageRepository:
 
 
 def _message_values(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "session_id": message.session_id,
-        "seq": message.seq,
-        "role": message.role,
-        "content": message.content,
-        "created_at": message.created_at,
-        "provider": message.provider,
-        "model": message.model,
-        "input_tokens": message.input_tokens,
-        "output_tokens": message.output_tokens,
-        "cost": to_picodollars(message.cost),
-        "reasoning_content": message.reasoning_content,
-        "interrupted": message.interrupted,
-    }
+    return _values(message) | {"cost": to_picodollars(message.cost)}
 
 
 def _message(row: sa.Row[Any]) -> Message:
-    return Message(
-        id=row.id,
-        session_id=row.session_id,
-        seq=row.seq,
-        role=cast(MessageRole, row.role),
-        content=row.content,
-        created_at=row.created_at,
-        provider=row.provider,
-        model=row.model,
-        input_tokens=row.input_tokens,
-        output_tokens=row.output_tokens,
-        cost=from_picodollars(row.cost),
-        reasoning_content=row.reasoning_content,
-        interrupted=row.interrupted,
-    )
+    return Message(**(row._asdict() | {"cost": from_picodollars(row.cost)}))
 
 
 class SqlSummaryRepository:
@@ -347,21 +297,7 @@ class SqlSummaryRepository:
         self._work = work
 
     async def add(self, summary: SummaryVersion) -> None:
-        self._work.insert(
-            SUMMARIES,
-            [
-                {
-                    "session_id": summary.session_id,
-                    "version": summary.version,
-                    "content": summary.content,
-                    "from_seq": summary.from_seq,
-                    "to_seq": summary.to_seq,
-                    "created_at": summary.created_at,
-                    "provider": summary.provider,
-                    "model": summary.model,
-                }
-            ],
-        )
+        self._work.insert(SUMMARIES, [_values(summary)])
 
     async def all(self, session_id: str) -> Sequence[SummaryVersion]:
         statement = (
@@ -369,19 +305,7 @@ class SqlSummaryRepository:
             .where(SUMMARIES.c.session_id == session_id)
             .order_by(SUMMARIES.c.version)
         )
-        return [
-            SummaryVersion(
-                session_id=row.session_id,
-                version=row.version,
-                content=row.content,
-                from_seq=row.from_seq,
-                to_seq=row.to_seq,
-                created_at=row.created_at,
-                provider=row.provider,
-                model=row.model,
-            )
-            for row in await self._work.rows(statement)
-        ]
+        return [SummaryVersion(**row._asdict()) for row in await self._work.rows(statement)]
 
 
 class SqlCallRepository:

@@ -1,6 +1,8 @@
 """The database tables, as SQLModel classes that never leave this package.
 
-Repositories turn these rows into the domain dataclasses of ``src.domain.entities`` and back.
+Repositories read and write them with Core statements on their ``__table__`` and turn rows
+into the domain dataclasses of ``src.domain.entities`` by name, so every column is named
+after its dataclass field (``metadata`` included, hence the ``meta`` attribute below).
 Two column types keep both SQLite and PostgreSQL honest:
 
 * ``UtcDateTime``: timestamps go in as UTC and come out timezone-aware UTC. PostgreSQL keeps
