@@ -70,11 +70,12 @@ def build_app(settings: Settings, env: Mapping[str, str]) -> FastAPI:
     uow = SqlUnitOfWorkFactory(engine)
     prices = JsonPriceBook.load()
     clock = SystemClock()
+    locks = session_locks_for(engine, pool_size=settings.database_pool_size)
     manager = SessionManager(
         uow=uow,
         providers=registry,
         prices=prices,
-        locks=session_locks_for(engine),
+        locks=locks,
         clock=clock,
         policy=MemoryPolicy(
             summarization_threshold=settings.session_summarization_threshold,
@@ -115,6 +116,7 @@ def build_app(settings: Settings, env: Mapping[str, str]) -> FastAPI:
             yield
         finally:
             await registry.aclose()
+            await locks.aclose()
             await engine.dispose()
 
     return create_app(services, lifespan)

@@ -96,22 +96,35 @@ async def two_processes(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, A
         await second.dispose()
 
 
+@pytest.fixture
+async def locks_of(
+    two_processes: tuple[AsyncEngine, AsyncEngine],
+) -> AsyncIterator[tuple[PostgresSessionLocks, PostgresSessionLocks]]:
+    """Session locks of the two processes, closed afterwards as the service does at shutdown."""
+    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    try:
+        yield here, there
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
 async def _advisory_locks_held(url: str) -> object:
     return await execute_sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
 
 
 async def test_postgres_locks_exclude_each_other_across_processes(
-    two_processes: tuple[AsyncEngine, AsyncEngine],
+    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks],
 ) -> None:
-    lockers: list[SessionLocks] = [PostgresSessionLocks(engine) for engine in two_processes]
+    lockers: list[SessionLocks] = list(locks_of)
 
     assert await _max_concurrency(lockers, "sess_a", turns=8) == 1
 
 
 async def test_postgres_locks_give_up_with_session_busy_after_the_timeout(
-    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks], postgres_url: str
 ) -> None:
-    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    here, there = locks_of
     async with here.hold("sess_a", 1):
         waited = await _busy_after(there, "sess_a", 0.1)
         async with there.hold("sess_b", 0.1):
@@ -124,9 +137,9 @@ async def test_postgres_locks_give_up_with_session_busy_after_the_timeout(
 
 
 async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
-    two_processes: tuple[AsyncEngine, AsyncEngine],
+    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks],
 ) -> None:
-    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    here, there = locks_of
     order: list[str] = []
 
     async def second() -> None:
@@ -169,6 +182,8 @@ async def test_cancelled_turns_release_the_lock_and_the_connection(
     assert await _advisory_locks_held(postgres_url) == 0
     async with there.hold("sess_a", 0.1):
         pass
+    for locks in (here, there):
+        await locks.aclose()  # as at shutdown
     assert await _backends_left(postgres_url) == 0  # lock connections closed, not leaked
 
 
@@ -178,7 +193,7 @@ async def _backends_left(url: str) -> object:
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND pid <> pg_backend_pid()"
     )
-    for _ in range(20):
+    for _ in range(100):  # a discarded connection's backend can take a while to exit
         if (left := await execute_sql(url, query)) == 0:
             break
         await asyncio.sleep(0.05)
@@ -193,4 +208,6 @@ async def test_locks_are_chosen_by_database(
         assert isinstance(session_locks_for(sqlite), LocalSessionLocks)
     finally:
         await sqlite.dispose()
-    assert isinstance(session_locks_for(two_processes[0]), PostgresSessionLocks)
+    postgres = session_locks_for(two_processes[0])
+    assert isinstance(postgres, PostgresSessionLocks)
+    await postgres.aclose()

@@ -5,10 +5,11 @@ lock that every process sharing the database sees. ``LocalSessionLocks`` seriali
 inside one process, which is all SQLite (one writer, one process) can offer.
 
 Each PostgreSQL hold keeps one connection for the whole turn, LLM call included. Those
-connections come from a pool-less engine of their own, so held locks can never use up the
-pool the turns need for their queries (which would deadlock every holder until the pool
-timeout); the database's ``max_connections`` must therefore allow one more connection per turn
-in flight.
+connections come from a pool of their own, so held locks can never use up the pool the turns
+need for their queries (which would deadlock every holder until the pool timeout); the
+database's ``max_connections`` must therefore allow one more connection per turn in flight.
+The lock pool keeps connections between turns (opening one costs ~10 ms); a connection whose
+lock attempt was interrupted may hold a lock nobody knows of, so it is discarded, never reused.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from src.domain.errors import SessionBusy
-from src.domain.ports import SessionLocks
 
 FIRST_POLL_S = 0.005
 MAX_POLL_S = 0.05
@@ -38,10 +37,15 @@ def advisory_key(name: str) -> int:
 
 
 class PostgresSessionLocks:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool_size: int = 10) -> None:
         # Autocommit: no transaction (and no snapshot) stays open while the lock is held.
+        # Overflow is generous: one connection per turn in flight, however many there are.
         self._engine = create_async_engine(
-            engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            engine.url,
+            pool_size=pool_size,
+            max_overflow=pool_size * 10,
+            pool_pre_ping=True,
+            isolation_level="AUTOCOMMIT",
         )
 
     @asynccontextmanager
@@ -49,13 +53,21 @@ class PostgresSessionLocks:
         key = advisory_key(session_id)
         connection = await self._engine.connect()
         held: int | None = None
+        reusable = False
         try:
-            await _acquire(connection, key, session_id, timeout_s)
-            held = key
+            try:
+                await _acquire(connection, key, session_id, timeout_s)
+            except SessionBusy:
+                reusable = True  # every poll answered: nothing is held
+                raise
+            held, reusable = key, True
             yield
         finally:
             # Shielded: a cancelled turn must still unlock and give its connection back.
-            await asyncio.shield(_release(connection, held))
+            await asyncio.shield(_release(connection, held, reusable))
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
 
 
 async def _acquire(
@@ -73,15 +85,17 @@ async def _acquire(
         pause = min(pause * 2, MAX_POLL_S)
 
 
-async def _release(connection: AsyncConnection, key: int | None) -> None:
-    """Unlocks ``key`` if it was acquired, then closes the connection.
+async def _release(connection: AsyncConnection, key: int | None, reusable: bool) -> None:
+    """Unlocks ``key`` if it was acquired and returns the connection to the lock pool.
 
-    Closing ends the database session, and PostgreSQL drops every advisory lock of a session
-    that ends, so a lock won by a poll interrupted midway is released too. If unlocking
-    fails, the connection is discarded rather than trusted.
+    A connection that is not ``reusable`` (its lock attempt was interrupted midway) or whose
+    unlock fails is discarded instead: that ends its database session, and PostgreSQL drops
+    every advisory lock of a session that ends.
     """
     try:
-        if key is not None:
+        if not reusable:
+            await connection.invalidate()
+        elif key is not None:
             await connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
     except SQLAlchemyError:
         await connection.invalidate()
@@ -100,6 +114,9 @@ class LocalSessionLocks:
 
     def __init__(self) -> None:
         self._entries: dict[str, _LocalEntry] = {}
+
+    async def aclose(self) -> None:
+        """Nothing to close: the locks live in this process."""
 
     @asynccontextmanager
     async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
@@ -121,8 +138,13 @@ class LocalSessionLocks:
                 del self._entries[session_id]
 
 
-def session_locks_for(engine: AsyncEngine) -> SessionLocks:
-    """Advisory locks on PostgreSQL; in-process locks on SQLite (one process only)."""
+def session_locks_for(
+    engine: AsyncEngine, *, pool_size: int = 10
+) -> PostgresSessionLocks | LocalSessionLocks:
+    """Advisory locks on PostgreSQL; in-process locks on SQLite (one process only).
+
+    Close with ``aclose`` at shutdown.
+    """
     if engine.dialect.name == "postgresql":
-        return PostgresSessionLocks(engine)
+        return PostgresSessionLocks(engine, pool_size=pool_size)
     return LocalSessionLocks()
