@@ -95,12 +95,12 @@ def error(error_type: str, text: str, *, headers: dict[str, str] | None = None) 
     )
 
 
-def rate_limited(retry_after_s: int) -> Reply:
+def rate_limited(retry_after_s: float) -> Reply:
     return error(
         "rate_limit_error",
         "This request would exceed your organization's rate limit of 50 requests per minute.",
         headers={
-            "retry-after": str(retry_after_s),
+            "retry-after": f"{retry_after_s:g}",
             "anthropic-ratelimit-requests-limit": "50",
             "anthropic-ratelimit-requests-remaining": "0",
         },

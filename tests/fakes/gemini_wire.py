@@ -73,7 +73,7 @@ def error(code: int, status: str, text: str, *, details: list[Any] | None = None
     )
 
 
-def rate_limited(retry_delay_s: int) -> Reply:
+def rate_limited(retry_delay_s: float) -> Reply:
     return error(
         429,
         "RESOURCE_EXHAUSTED",
@@ -85,7 +85,7 @@ def rate_limited(retry_delay_s: int) -> Reply:
             },
             {
                 "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                "retryDelay": f"{retry_delay_s}s",
+                "retryDelay": f"{retry_delay_s:g}s",
             },
         ],
     )

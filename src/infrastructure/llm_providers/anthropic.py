@@ -37,12 +37,7 @@ from anthropic.types import (
 )
 from anthropic.types import TextDelta as AnthropicTextDelta
 
-from src.domain.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderServerError,
-    ProviderTimeout,
-)
+from src.domain.errors import ProviderError
 from src.domain.llm import (
     ChatMessage,
     ChatRequest,
@@ -143,7 +138,7 @@ class AnthropicProvider(ProviderAdapter):
         try:
             message = await self._client.messages.create(
                 model=request.model,
-                max_tokens=self._max_tokens(request),
+                max_tokens=self.output_ceiling(request),
                 system=request.system_text or anthropic.omit,
                 messages=_alternating(request.conversation),
             )
@@ -166,7 +161,7 @@ class AnthropicProvider(ProviderAdapter):
         try:
             events = await self._client.messages.create(
                 model=request.model,
-                max_tokens=self._max_tokens(request),
+                max_tokens=self.output_ceiling(request),
                 system=request.system_text or anthropic.omit,
                 messages=_alternating(request.conversation),
                 stream=True,
@@ -195,9 +190,6 @@ class AnthropicProvider(ProviderAdapter):
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _max_tokens(self, request: ChatRequest) -> int:
-        return request.max_tokens or self._config.max_output_tokens
-
     def _domain_error(self, exc: Exception) -> ProviderError:
         """The one place SDK and transport exceptions become domain errors."""
         if isinstance(exc, anthropic.APIStatusError):
@@ -208,7 +200,7 @@ class AnthropicProvider(ProviderAdapter):
                 status, exc.api_message or exc.type or "no message", exc.response.headers
             )
         if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return ProviderTimeout(self.name, f"{self.name} did not answer in time")
+            return self.timed_out()
         if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-            return ProviderConnectionError(self.name, f"could not reach {self.name}")
-        return ProviderServerError(self.name, f"{self.name} sent a body that cannot be read")
+            return self.unreachable()
+        return self.unreadable()

@@ -36,7 +36,7 @@ from src.domain.llm import (
     TextDelta,
     TokenUsage,
 )
-from src.domain.tokens import estimate_many, estimate_tokens
+from src.domain.tokens import estimated_usage
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 # Upstream error text is quoted to clients; long bodies are cut to this many characters.
@@ -54,10 +54,11 @@ class ProviderConfig:
 
 
 class ProviderAdapter(ABC):
-    """Base of the adapters: holds the spec, the config and one long-lived SDK client.
+    """Base of the adapters: holds the spec and the config, and builds their domain errors.
 
-    A key is required unless the spec names no key variable (a local runtime); without one
-    the SDKs would fall back to reading the process environment themselves.
+    Each subclass builds one long-lived SDK client in its constructor and closes it in
+    ``aclose``. A key is required unless the spec names no key variable (a local runtime);
+    without one the SDKs would fall back to reading the process environment themselves.
     """
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
@@ -82,6 +83,22 @@ class ProviderAdapter(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - adapters without a client have nothing to close
         """Closes the SDK client's connection pool."""
+
+    def output_ceiling(self, request: ChatRequest) -> int:
+        """The request's ``max_tokens``, else the configured ceiling, for APIs that need one."""
+        return request.max_tokens or self._config.max_output_tokens
+
+    # -- domain errors, worded the same for every provider ----------------------------------
+
+    def timed_out(self) -> ProviderTimeout:
+        return ProviderTimeout(self.name, f"{self.name} did not answer in time")
+
+    def unreachable(self) -> ProviderConnectionError:
+        return ProviderConnectionError(self.name, f"could not reach {self.name}")
+
+    def unreadable(self, what: str = "a response we cannot read") -> ProviderServerError:
+        """A body that does not parse or lacks the answer: status None, so it is not retried."""
+        return ProviderServerError(self.name, f"{self.name} sent {what}")
 
     def error_for_status(
         self,
@@ -187,10 +204,14 @@ class StreamAssembly:
         )
 
 
-def estimated_usage(request: ChatRequest, reply: str) -> TokenUsage:
-    """Usage for a response that reported none, flagged as estimated."""
-    return TokenUsage(
-        input_tokens=estimate_many(m.content for m in request.messages),
-        output_tokens=estimate_tokens(reply),
-        estimated=True,
-    )
+def extra_count(extras: Mapping[str, object], group: str, field: str) -> int:
+    """A token count the SDK does not declare (``usage.<group>.<field>``, a pydantic extra).
+
+    Absent, malformed or negative counts are 0: usage is accounted, never refused.
+    """
+    details = extras.get(group)
+    return positive_count(details.get(field)) if isinstance(details, Mapping) else 0
+
+
+def positive_count(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0

@@ -26,12 +26,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from src.domain.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderServerError,
-    ProviderTimeout,
-)
+from src.domain.errors import ProviderError
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -39,11 +34,11 @@ from src.domain.llm import (
     StreamEvent,
     TokenUsage,
 )
+from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
-    estimated_usage,
 )
 
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
@@ -177,7 +172,7 @@ class GeminiProvider(ProviderAdapter):
         return types.GenerateContentConfig(
             system_instruction=request.system_text,
             temperature=request.temperature,
-            max_output_tokens=request.max_tokens or self._config.max_output_tokens,
+            max_output_tokens=self.output_ceiling(request),
         )
 
     def _domain_error(self, exc: Exception) -> ProviderError:
@@ -197,7 +192,7 @@ class GeminiProvider(ProviderAdapter):
                 headers["retry-after"] = delay
             return self.error_for_status(status, exc.message or str(exc.status), headers)
         if isinstance(exc, httpx2.TimeoutException):
-            return ProviderTimeout(self.name, f"{self.name} did not answer in time")
+            return self.timed_out()
         if isinstance(exc, httpx2.TransportError):
-            return ProviderConnectionError(self.name, f"could not reach {self.name}")
-        return ProviderServerError(self.name, f"{self.name} sent a body that cannot be read")
+            return self.unreachable()
+        return self.unreadable()

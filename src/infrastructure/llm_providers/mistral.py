@@ -42,12 +42,7 @@ from mistralai.client.models import (
     UserMessage,
 )
 
-from src.domain.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderServerError,
-    ProviderTimeout,
-)
+from src.domain.errors import ProviderError
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -59,6 +54,8 @@ from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    extra_count,
+    positive_count,
 )
 
 DEFAULT_SERVER_URL = "https://api.mistral.ai"
@@ -73,25 +70,16 @@ def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
     extras = usage.model_extra or {}
     input_tokens = usage.prompt_tokens or 0
     cached = (
-        _detail(extras, "prompt_tokens_details", "cached_tokens")
-        or _count(extras.get("num_cached_tokens"))
-        or _detail(extras, "prompt_token_details", "cached_tokens")
+        extra_count(extras, "prompt_tokens_details", "cached_tokens")
+        or positive_count(extras.get("num_cached_tokens"))
+        or extra_count(extras, "prompt_token_details", "cached_tokens")
     )
     return TokenUsage(
         input_tokens=input_tokens,
         output_tokens=usage.completion_tokens or 0,
         cached_input_tokens=min(cached, input_tokens),
-        reasoning_tokens=_detail(extras, "completion_tokens_details", "reasoning_tokens"),
+        reasoning_tokens=extra_count(extras, "completion_tokens_details", "reasoning_tokens"),
     )
-
-
-def _detail(extras: dict[str, Any], group: str, field: str) -> int:
-    details = extras.get(group)
-    return _count(details.get(field)) if isinstance(details, dict) else 0
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _split_content(content: object) -> tuple[str, str]:
@@ -155,7 +143,7 @@ class MistralProvider(ProviderAdapter):
         params: dict[str, Any] = {
             "model": request.model,
             "messages": [_MESSAGE[m.role](content=m.content) for m in request.messages],
-            "max_tokens": request.max_tokens or self._config.max_output_tokens,
+            "max_tokens": self.output_ceiling(request),
         }
         if request.temperature is not None:
             params["temperature"] = request.temperature
@@ -163,7 +151,7 @@ class MistralProvider(ProviderAdapter):
 
     def _result(self, request: ChatRequest, response: ChatCompletionResponse) -> ChatResult:
         if not response.choices:
-            raise ProviderServerError(self.name, f"{self.name} sent a response without choices")
+            raise self.unreadable("a response without choices")
         choice = response.choices[0]
         reply, reasoning = _split_content(choice.message.content if choice.message else None)
         return ChatResult(
@@ -177,22 +165,20 @@ class MistralProvider(ProviderAdapter):
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
         """The one place SDK exceptions become domain errors."""
-        name = self.name
         try:
             yield
         except ProviderError:
             raise
         except MistralError as error:
-            if error.status_code < 400:
-                # A 200 whose body does not parse: status None, so it is not retried.
-                raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+            if error.status_code < 400:  # a 200 whose body does not parse
+                raise self.unreadable() from error
             raise self.error_for_status(
                 error.status_code, self._upstream_message(error), dict(error.headers)
             ) from error
         except httpx2.TimeoutException as error:
-            raise ProviderTimeout(name, f"{name} did not answer in time") from error
+            raise self.timed_out() from error
         except (httpx2.TransportError, NoResponseError) as error:
-            raise ProviderConnectionError(name, f"could not reach {name}") from error
+            raise self.unreachable() from error
 
     def _upstream_message(self, error: MistralError) -> str:
         """The ``message`` of Mistral's error body, for the domain error."""

@@ -37,12 +37,7 @@ import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from src.domain.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderServerError,
-    ProviderTimeout,
-)
+from src.domain.errors import ProviderError
 from src.domain.llm import (
     ChatMessage,
     ChatRequest,
@@ -51,11 +46,11 @@ from src.domain.llm import (
     StreamEvent,
     TokenUsage,
 )
+from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
-    estimated_usage,
 )
 
 #: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
@@ -171,7 +166,7 @@ class OpenAICompatibleProvider(ProviderAdapter):
     def _result(self, request: ChatRequest, response: object) -> ChatResult:
         choices = getattr(response, "choices", None)
         if not isinstance(response, ChatCompletion) or not choices:
-            raise ProviderServerError(self.name, f"{self.name} sent a response without choices")
+            raise self.unreadable("a response without choices")
         choice = choices[0]
         reply = choice.message.content or ""
         usage = response.usage
@@ -200,7 +195,6 @@ class OpenAICompatibleProvider(ProviderAdapter):
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
         """The one place SDK exceptions become domain errors."""
-        name = self.name
         try:
             yield
         except ProviderError:
@@ -210,13 +204,12 @@ class OpenAICompatibleProvider(ProviderAdapter):
                 error.status_code, self._upstream_message(error), dict(error.response.headers)
             ) from error
         except openai.APITimeoutError as error:
-            raise ProviderTimeout(name, f"{name} did not answer in time") from error
+            raise self.timed_out() from error
         except openai.APIConnectionError as error:
-            raise ProviderConnectionError(name, f"could not reach {name}") from error
+            raise self.unreachable() from error
         except (openai.APIError, ValueError) as error:
-            # A body we cannot read (bad JSON, wrong shape, an error event mid-stream):
-            # status None, so it is not retried.
-            raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+            # Bad JSON, a wrong shape, an error event mid-stream.
+            raise self.unreadable() from error
 
     def _upstream_message(self, error: openai.APIStatusError) -> str:
         body = error.body

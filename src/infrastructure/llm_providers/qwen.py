@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import dashscope
 import httpx
@@ -51,12 +50,7 @@ from dashscope.v2.types.common import Usage
 from dashscope.v2.types.completions import ChatCompletion
 from dashscope.v2.types.messages import MessageInput
 
-from src.domain.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderServerError,
-    ProviderTimeout,
-)
+from src.domain.errors import ProviderError
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -64,11 +58,12 @@ from src.domain.llm import (
     StreamEvent,
     TokenUsage,
 )
+from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
-    estimated_usage,
+    extra_count,
 )
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
@@ -77,19 +72,13 @@ DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 def usage_from_dashscope(usage: Usage) -> TokenUsage:
     """DashScope's usage in the domain's convention (input includes cached reads)."""
     extras = usage.model_extra or {}
-    cached = _detail(extras, "prompt_tokens_details", "cached_tokens")
+    cached = extra_count(extras, "prompt_tokens_details", "cached_tokens")
     return TokenUsage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=min(cached, usage.input_tokens),
-        reasoning_tokens=_detail(extras, "output_tokens_details", "reasoning_tokens"),
+        reasoning_tokens=extra_count(extras, "output_tokens_details", "reasoning_tokens"),
     )
-
-
-def _detail(extras: dict[str, Any], group: str, field: str) -> int:
-    details = extras.get(group)
-    value = details.get(field) if isinstance(details, dict) else None
-    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _finish_reason(value: str | None) -> str | None:
@@ -115,7 +104,7 @@ class QwenProvider(ProviderAdapter):
                 model=request.model,
                 messages=self._messages(request),
                 temperature=request.temperature,
-                max_tokens=self._max_tokens(request),
+                max_tokens=self.output_ceiling(request),
             )
         return self._result(request, completion)
 
@@ -126,7 +115,7 @@ class QwenProvider(ProviderAdapter):
                 model=request.model,
                 messages=self._messages(request),
                 temperature=request.temperature,
-                max_tokens=self._max_tokens(request),
+                max_tokens=self.output_ceiling(request),
                 stream=True,
             )
             try:
@@ -148,12 +137,9 @@ class QwenProvider(ProviderAdapter):
         head: list[MessageInput] = [{"role": "system", "content": system}] if system else []
         return head + [{"role": m.role, "content": m.content} for m in request.conversation]
 
-    def _max_tokens(self, request: ChatRequest) -> int:
-        return request.max_tokens or self._config.max_output_tokens
-
     def _result(self, request: ChatRequest, completion: ChatCompletion) -> ChatResult:
         if not completion.choices:
-            raise ProviderServerError(self.name, f"{self.name} sent a response without choices")
+            raise self.unreadable("a response without choices")
         choice = completion.choices[0]
         reply = choice.message.content or ""
         return ChatResult(
@@ -170,29 +156,25 @@ class QwenProvider(ProviderAdapter):
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
         """The one place SDK exceptions (and error responses) become domain errors."""
-        name = self.name
         try:
             yield
         except ProviderError:
             raise
-        except dashscope_errors.APITimeoutError as error:
-            raise ProviderTimeout(name, f"{name} did not answer in time") from error
-        except dashscope_errors.APIConnectionError as error:
-            raise ProviderConnectionError(name, f"could not reach {name}") from error
+        except (dashscope_errors.APITimeoutError, httpx.TimeoutException) as error:
+            # httpx: read timeouts in the middle of a stream escape the SDK unwrapped.
+            raise self.timed_out() from error
+        except (dashscope_errors.APIConnectionError, httpx.TransportError) as error:
+            raise self.unreachable() from error
         except dashscope_errors.DashScopeError as error:
             status = _status_of(error)
             if status is None:
-                raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+                raise self.unreadable() from error
             raise self.error_for_status(
                 status, self._upstream_message(error), dict(error.headers)
             ) from error
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(name, f"{name} did not answer in time") from error
-        except httpx.TransportError as error:
-            raise ProviderConnectionError(name, f"could not reach {name}") from error
         except (json.JSONDecodeError, pydantic.ValidationError) as error:
-            # A 200 whose body does not parse: status None, so it is not retried.
-            raise ProviderServerError(name, f"{name} sent a response we cannot read") from error
+            # A 200 whose body does not parse.
+            raise self.unreadable() from error
 
     def _upstream_message(self, error: dashscope_errors.DashScopeError) -> str:
         """The ``code: message`` DashScope sent, for the domain error."""

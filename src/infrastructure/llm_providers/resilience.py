@@ -117,8 +117,9 @@ class ResilientProvider:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self._inner = inner
-        self._max_retries = max_retries
         self._cap_s = retry_after_cap_s
+        self._stop = stop_after_attempt(max_retries + 1)
+        self._retry = retry_if_exception(_is_transient)
         self._backoff = wait_exponential_jitter(
             initial=base_delay_s, max=retry_after_cap_s, jitter=base_delay_s
         )
@@ -165,12 +166,9 @@ class ResilientProvider:
         return result
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1),
-            retry=retry_if_exception(_is_transient),
-            wait=self._wait,
-            reraise=True,
-        )
+        # A fresh controller per call (it keeps the call's attempt count); its strategies,
+        # built once, are stateless.
+        retrying = AsyncRetrying(stop=self._stop, retry=self._retry, wait=self._wait, reraise=True)
         async for attempt in retrying:
             with attempt:
                 return await call()

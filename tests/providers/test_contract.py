@@ -1,0 +1,216 @@
+"""The failure matrix every adapter shares, through its real SDK against its wire's fake.
+
+Each case runs once per protocol description in ``contract.WIRES``: rate limits (with when
+to retry, alone and then success through ``ResilientProvider``), server errors, a refused
+key, a hang, a malformed body, a refused connection, and streams (deltas first, one end, a
+stall).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from src.domain.errors import (
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderRateLimited,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from src.domain.llm import StreamEnd, StreamEvent, TextDelta
+from src.infrastructure.llm_providers.base import ProviderAdapter
+from src.infrastructure.llm_providers.resilience import ResilientProvider
+from tests.fakes.upstream import FakeUpstream
+from tests.providers.contract import API_KEY, WIRES, Wire, collect
+
+Build = Callable[..., ProviderAdapter]
+
+
+@pytest.fixture(params=WIRES, ids=lambda wire: wire.name)
+def wire(request: pytest.FixtureRequest) -> Wire:
+    described: Wire = request.param
+    return described
+
+
+@pytest.fixture
+async def make(wire: Wire, fake: FakeUpstream) -> AsyncIterator[Build]:
+    """Builds the wire's adapter pointed at the fake, closing it after the test."""
+    built: list[ProviderAdapter] = []
+
+    def build(timeout_s: float = 2.0) -> ProviderAdapter:
+        built.append(wire.build(fake.url, timeout_s=timeout_s))
+        return built[-1]
+
+    yield build
+    for adapter in built:
+        await adapter.aclose()
+
+
+def resilient(adapter: ProviderAdapter, base_delay_s: float = 0.01) -> ResilientProvider:
+    return ResilientProvider(adapter, max_retries=2, base_delay_s=base_delay_s)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+async def test_rate_limit_is_transient_and_carries_when_to_retry(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.rate_limited(7))
+
+    with pytest.raises(ProviderRateLimited) as caught:
+        await make().complete(wire.request())
+
+    assert (caught.value.status, caught.value.retry_after) == (429, 7.0)
+    assert caught.value.transient
+    assert len(fake.received) == 1  # the SDK did not retry on its own
+
+
+async def test_rate_limit_then_success_honours_retry_after(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.rate_limited(0.1), wire.reply("Second time lucky."))
+    provider = resilient(make(), base_delay_s=5.0)
+
+    started = time.monotonic()
+    result = await provider.complete(wire.request())
+
+    assert result.text == "Second time lucky."
+    assert len(fake.received) == 2
+    assert 0.1 <= time.monotonic() - started < 2.0  # Retry-After, not the 5 s backoff
+
+
+async def test_server_error_is_retried_then_raised_quoting_the_upstream(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(*[wire.server_error()] * 3)
+
+    with pytest.raises(ProviderServerError) as caught:
+        await resilient(make()).complete(wire.request())
+
+    assert (caught.value.status, caught.value.provider) == (500, wire.name)
+    assert caught.value.transient
+    assert wire.server_error_says in caught.value.message
+    assert len(fake.received) == 3  # the call and its two retries, none by the SDK
+
+
+async def test_rejected_key_names_the_variable_never_the_key_and_is_not_retried(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.invalid_key())
+
+    with pytest.raises(ProviderAuthError) as caught:
+        await resilient(make()).complete(wire.request())
+
+    assert caught.value.status == 401
+    variable = wire.entry.SPEC.key_variable
+    assert variable is None or variable in caught.value.message
+    assert API_KEY not in caught.value.message
+    assert API_KEY not in str(caught.value.details)
+    assert len(fake.received) == 1
+
+
+async def test_a_hang_times_out_without_hidden_retries(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.hang(1.0))
+    adapter = make(timeout_s=0.3)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        await adapter.complete(wire.request())
+
+    assert time.monotonic() - started < 0.9
+    assert len(fake.received) == 1
+
+
+async def test_malformed_body_is_a_server_error_that_is_not_retried(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.malformed())
+
+    with pytest.raises(ProviderServerError) as caught:
+        await resilient(make()).complete(wire.request())
+
+    assert caught.value.status is None
+    assert not caught.value.transient
+    assert len(fake.received) == 1
+
+
+async def test_refused_connection_is_a_transient_connection_error_at_once(wire: Wire) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    adapter = wire.build(closed_url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProviderConnectionError) as caught:
+            await adapter.complete(wire.request())
+    finally:
+        await adapter.aclose()
+
+    assert caught.value.transient
+    assert time.monotonic() - started < 0.9  # no hidden retries
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+async def test_streams_deltas_then_one_end_with_the_reported_usage(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream(["Fe", "lix", "."], 0.0))
+
+    events = await collect(make().stream(wire.request()))
+
+    assert events[:-1] == [TextDelta("Fe"), TextDelta("lix"), TextDelta(".")]
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert (end.result.text, end.result.finish_reason) == ("Felix.", wire.finish_reason)
+    assert end.result.usage == wire.stream_usage
+
+
+async def test_first_delta_arrives_before_the_upstream_finished(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream(["a", "b", "c", "d"], 0.1))
+    first: StreamEvent | None = None
+    finished_by_then: list[float] = []
+
+    async for event in make().stream(wire.request()):
+        if first is None:
+            first, finished_by_then = event, list(fake.sse_finished_at)
+
+    assert first == TextDelta("a")
+    assert finished_by_then == []  # the upstream was still sending
+    assert len(fake.sse_finished_at) == 1  # read to its end, so no stream outlives the test
+
+
+async def test_rate_limit_before_a_stream_starts_is_mapped(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.rate_limited(3))
+    events: list[StreamEvent] = []
+
+    with pytest.raises(ProviderRateLimited) as caught:
+        await collect(make().stream(wire.request()), events)
+
+    assert (events, caught.value.retry_after) == ([], 3.0)
+    assert caught.value.transient
+
+
+async def test_a_stream_that_goes_quiet_times_out(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.stream(["a", "b"], 0.6))
+    events: list[StreamEvent] = []
+
+    with pytest.raises(ProviderTimeout):
+        await collect(make(timeout_s=0.3).stream(wire.request()), events)
+
+    # Text sent before the pause was forwarded; nothing after it, and no end.
+    assert events == ([TextDelta("a")] if wire.text_leads else [])
