@@ -1,5 +1,5 @@
-"""The composition root: reads the settings once, builds the adapters, hands them to the
-services, and serves the API with uvicorn (``python main.py``).
+"""Reads the settings once and serves the API with uvicorn (``python main.py``); the wiring
+itself is ``src.bootstrap``.
 
 On SIGTERM the process drains: readiness answers 503, new turns are refused, turns in flight
 finish (up to SHUTDOWN_GRACE_S), then uvicorn closes and the process exits 0. A second signal
@@ -9,41 +9,20 @@ stops at once.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Mapping
 from types import FrameType
 
 import uvicorn
 from dotenv import dotenv_values
-from fastapi import FastAPI
 
-from src.api.app import create_app
-from src.api.dependencies import ApiConfig, Lifecycle, Services
-from src.domain.memory import MemoryPolicy
-from src.domain.passthrough import Passthrough
-from src.domain.session_manager import SessionManager
-from src.infrastructure.clock import SystemClock
-from src.infrastructure.llm_providers.registry import build_provider_registry
-from src.infrastructure.persistence.engine import create_engine, database_is_reachable
-from src.infrastructure.persistence.locks import session_locks_for
-from src.infrastructure.persistence.migrate import upgrade_database
-from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.api.dependencies import Lifecycle
+from src.bootstrap import build_app
 from src.infrastructure.settings import Settings
 
 log = logging.getLogger("orchestrator")
-
-
-def app_version() -> str:
-    try:
-        return version("orchestrator")
-    except PackageNotFoundError:  # running from a checkout that was not installed
-        return "0.0.0+local"
 
 
 def read_environment() -> dict[str, str]:
@@ -51,75 +30,6 @@ def read_environment() -> dict[str, str]:
     env = {k: v for k, v in dotenv_values(".env").items() if v is not None}
     env.update(os.environ)
     return env
-
-
-def build_app(settings: Settings, env: Mapping[str, str]) -> FastAPI:
-    """Wires every adapter into the services and the API; nothing is opened until start-up."""
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    registry = build_provider_registry(
-        env,
-        default_provider=settings.default_provider,
-        timeout_s=settings.provider_timeout_s,
-        max_retries=settings.provider_max_retries,
-        retry_after_cap_s=settings.provider_retry_after_cap_s,
-        breaker_threshold=settings.circuit_breaker_threshold,
-        breaker_cooldown_s=settings.circuit_breaker_cooldown_s,
-    )
-    if settings.summary_provider is not None:
-        registry.require_known(settings.summary_provider)
-    uow = SqlUnitOfWorkFactory(engine)
-    prices = JsonPriceBook.load()
-    clock = SystemClock()
-    locks = session_locks_for(engine, pool_size=settings.database_pool_size)
-    manager = SessionManager(
-        uow=uow,
-        providers=registry,
-        prices=prices,
-        locks=locks,
-        clock=clock,
-        policy=MemoryPolicy(
-            summarization_threshold=settings.session_summarization_threshold,
-            summary_token_threshold=settings.session_summary_token_threshold,
-            keep_recent=settings.session_keep_recent,
-            max_history=settings.max_session_history,
-            summary_provider=settings.summary_provider,
-            summary_model=settings.summary_model,
-            lock_timeout_s=settings.session_lock_timeout_s,
-        ),
-    )
-
-    async def database_ready() -> bool:
-        return await database_is_reachable(engine)
-
-    services = Services(
-        manager=manager,
-        passthrough=Passthrough(uow=uow, providers=registry, prices=prices, clock=clock),
-        providers=registry,
-        database_ready=database_ready,
-        config=ApiConfig(
-            version=app_version(),
-            max_message_chars=settings.max_message_chars,
-            cors_origins=tuple(settings.cors_origins),
-            access_log=settings.access_log,
-        ),
-    )
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.run_migrations_on_start:
-            await upgrade_database(settings.database_url)
-        # Everything alive now (modules, SDK clients, settings) lives as long as the process:
-        # keep it out of the collector's generations, so full collections stay short.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            await registry.aclose()
-            await locks.aclose()
-            await engine.dispose()
-
-    return create_app(services, lifespan)
 
 
 class DrainingServer(uvicorn.Server):

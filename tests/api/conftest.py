@@ -7,10 +7,9 @@ import httpx
 import pytest
 
 from src.api.app import create_app
-from src.api.dependencies import ApiConfig, Services
-from src.domain.memory import MemoryPolicy
-from src.domain.passthrough import Passthrough
-from src.domain.session_manager import SessionManager
+from src.api.dependencies import Services
+from src.bootstrap import bootstrap
+from src.infrastructure.settings import Settings
 from tests.fakes.domain import (
     FakeClock,
     FakeDirectory,
@@ -60,29 +59,27 @@ async def api() -> AsyncIterator[Harness]:
     provider = FakeProvider()
     store = FakeStore()
     directory = FakeDirectory(provider, unconfigured=["absent"])
-    manager = SessionManager(
-        uow=store,
-        providers=directory,
-        prices=FixedPrices({("fake", "fake-1"): PRICE}),
-        locks=FakeLocks(),
-        clock=FakeClock(),
-        policy=MemoryPolicy(lock_timeout_s=0.2),
-    )
     ready = {"db": True}
 
     async def database_ready() -> bool:
         return ready["db"]
 
     catalog = Catalog(directory)
-    services = Services(
-        manager=manager,
-        passthrough=Passthrough(
-            uow=store, providers=directory, prices=FixedPrices(), clock=FakeClock()
-        ),
-        providers=catalog,
-        database_ready=database_ready,
-        config=ApiConfig(version="test", max_message_chars=1000, access_log=False),
+    settings = Settings(
+        _env_file=None, max_message_chars=1000, access_log=False, session_lock_timeout_s=0.2
     )
+    runtime = bootstrap(
+        settings,
+        {},
+        uow=store,
+        providers=directory,
+        catalog=catalog,
+        prices=FixedPrices({("fake", "fake-1"): PRICE}),
+        locks=FakeLocks(),
+        clock=FakeClock(),
+        database_ready=database_ready,
+    )
+    services = runtime.services
     app = create_app(services)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

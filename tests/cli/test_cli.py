@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from main import build_app
+from src.bootstrap import build_app
 from src.cli import app
 from src.infrastructure.settings import Settings
 from tests.fakes.openai_wire import echo, error_reply

@@ -26,7 +26,7 @@ import httpx
 import pytest
 import uvicorn
 
-from main import build_app
+from src.bootstrap import build_app
 from src.domain.llm import TokenUsage
 from src.domain.memory import SUMMARY_INSTRUCTIONS
 from src.domain.pricing import cost_of
