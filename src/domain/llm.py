@@ -5,28 +5,109 @@ Adapters translate these to and from their SDK's types; nothing from an SDK pass
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-ChatRole = Literal["system", "user", "assistant"]
+ChatRole = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """A function the model may call (OpenAI's function-tool form, provider-neutral)."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] | None = None  # a JSON Schema object
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model asked for. ``id`` is ours to keep when the provider has none (Gemini);
+    ``arguments`` is JSON text, exactly as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedTool:
+    """``tool_choice`` naming the one function the model must call."""
+
+    name: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | ForcedTool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: any JSON object, or JSON that follows ``schema``."""
+
+    type: Literal["json_object", "json_schema"]
+    name: str | None = None
+    schema: Mapping[str, Any] | None = None
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image by URL: ``https://...`` or a base64 ``data:image/...;base64,...`` URL."""
+
+    url: str
+    detail: str | None = None
+
+
+ContentPart = TextPart | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of the context. System messages always come first."""
+    """One message of the context. System messages always come first.
+
+    An assistant message may carry ``tool_calls``; a ``tool`` message answers the call
+    ``tool_call_id`` (``name`` is that call's function, which Gemini matches on). ``parts``,
+    when not empty, is the content as text and image parts; ``content`` is then its text.
+    """
 
     role: ChatRole
     content: str
     reasoning_content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    parts: tuple[ContentPart, ...] = ()
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        return tuple(p for p in self.parts if isinstance(p, ImagePart))
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
+    """One call to a model.
+
+    ``options`` holds the further sampling parameters under their OpenAI names (``stop``,
+    ``top_p``, ``seed``, ``user``, ``presence_penalty``, ``frequency_penalty``, ...): each adapter
+    maps the ones its ``ProviderSpec.options`` declares; the turn refuses the rest before any call.
+    """
+
     model: str
     messages: tuple[ChatMessage, ...]
     temperature: float | None = None
     max_tokens: int | None = None
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def system_text(self) -> str | None:
@@ -66,8 +147,9 @@ class ChatResult:
     text: str
     model: str
     usage: TokenUsage
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # FinishReason once every adapter normalizes it
     reasoning_content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +166,14 @@ class StreamEnd:
     result: ChatResult
 
 
-StreamEvent = TextDelta | StreamEnd
+@dataclass(frozen=True, slots=True)
+class ToolCallReady:
+    """A tool call whose arguments have arrived whole (streams send them in fragments)."""
+
+    call: ToolCall
+
+
+StreamEvent = TextDelta | ToolCallReady | StreamEnd
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +186,7 @@ class ProviderSpec:
     key_variable: str | None
     capabilities: tuple[str, ...] = ("chat", "streaming")
     key_aliases: tuple[str, ...] = field(default=())
+    options: frozenset[str] = frozenset()
 
 
 @runtime_checkable
@@ -104,7 +194,8 @@ class LLMProvider(Protocol):
     """The port every provider adapter implements.
 
     ``complete`` and ``stream`` raise only :mod:`src.domain.errors` provider errors.
-    ``stream`` yields ``TextDelta`` events and ends with exactly one ``StreamEnd``.
+    ``stream`` yields ``TextDelta`` and ``ToolCallReady`` events and ends with exactly one
+    ``StreamEnd`` whose result holds the whole text and every tool call.
     """
 
     @property
