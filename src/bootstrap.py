@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
 from src.domain.memory import MemoryPolicy
-from src.domain.passthrough import Passthrough
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
 from src.domain.session_manager import SessionManager
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
@@ -115,7 +114,6 @@ def bootstrap(
     )
     services = Services(
         manager=manager,
-        passthrough=Passthrough(uow=uow, providers=providers, prices=prices, clock=clock),
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(

@@ -11,7 +11,6 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from src.api.errors import draining
-from src.domain.passthrough import Passthrough
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
 
@@ -92,7 +91,6 @@ class ApiConfig:
 @dataclass(slots=True)
 class Services:
     manager: SessionManager
-    passthrough: Passthrough
     providers: ProviderCatalog
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from src.domain.entities import DEFAULT_OWNER, Message
-from src.domain.llm import TextDelta, TokenUsage
+from src.domain.llm import ChatMessage, TextDelta, TokenUsage, ToolCallReady
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,14 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class TurnCommand:
+    """One turn as asked for.
+
+    ``transcript``, when set, makes the turn stateless: that whole conversation is sent as it
+    is and nothing is stored but the call records (the OpenAI-compatible front door without a
+    session). Otherwise ``message`` is the new user message of session ``session_id`` (None:
+    a new session).
+    """
+
     message: str
     session_id: str | None = None
     target: Target | None = None
@@ -32,6 +40,7 @@ class TurnCommand:
     fallbacks: tuple[Target, ...] = ()
     owner: str = DEFAULT_OWNER
     idempotency_key: str | None = None
+    transcript: tuple[ChatMessage, ...] | None = None
 
     def fingerprint(self) -> str:
         """A digest of everything that shapes the reply, to tell a retry from a new request."""
@@ -46,7 +55,7 @@ class TurnResult:
     response: str
     provider: str
     model: str
-    session_id: str
+    session_id: str | None
     message_count: int
     timestamp: datetime
     execution_time: float
@@ -89,7 +98,7 @@ class TurnDone:
     result: TurnResult
 
 
-TurnEvent = SessionOpened | TextDelta | TurnDone
+TurnEvent = SessionOpened | TextDelta | ToolCallReady | TurnDone
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Response
@@ -23,8 +22,7 @@ from src.api.errors import ApiError, openai_error_body, payload_too_large, statu
 from src.api.streaming import open_stream, sse_response
 from src.domain.errors import OrchestratorError
 from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
-from src.domain.passthrough import PassthroughResult
-from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnResult
+from src.domain.turns import Target, TurnCommand, TurnDone, TurnEvent, TurnResult
 from src.models.openai_compat import (
     AssistantMessage,
     ChatCompletion,
@@ -41,17 +39,6 @@ SessionId = Annotated[
     str | None,
     Header(alias="X-Session-Id", description="Use this session's server-side memory."),
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Final:
-    """The end of a reply, whichever path produced it."""
-
-    model: str
-    text: str
-    usage: TokenUsage
-    reasoning: str | None
-    session_id: str | None
 
 
 @router.get("/models", response_model=ModelList)
@@ -86,23 +73,21 @@ async def chat_completions(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if session_id is not None:
         command = _turn_command(body, target, max_tokens, session_id)
-        if body.stream:
-            events = _from_turn(services.manager.stream_turn(command))
-            return await _stream(services, events, include_usage, label)
-        with services.lifecycle.turn():
-            result = await services.manager.run_turn(command)
-        response.headers["X-Session-Id"] = result.session_id
-        return _completion(_turn_final(result))
-    messages = tuple(ChatMessage(_role(m.role), m.text) for m in body.messages)
-    passthrough = services.passthrough
-    if body.stream:
-        events = _from_passthrough(
-            passthrough.stream(target, messages, body.temperature, max_tokens)
+    else:
+        command = TurnCommand(
+            message="",
+            target=target,
+            temperature=body.temperature,
+            max_tokens=max_tokens,
+            transcript=tuple(ChatMessage(_role(m.role), m.text) for m in body.messages),
         )
-        return await _stream(services, events, include_usage, label)
+    if body.stream:
+        return await _stream(services, services.manager.stream_turn(command), include_usage, label)
     with services.lifecycle.turn():
-        answer = await passthrough.complete(target, messages, body.temperature, max_tokens)
-    return _completion(_passthrough_final(answer))
+        result = await services.manager.run_turn(command)
+    if result.session_id is not None:
+        response.headers["X-Session-Id"] = result.session_id
+    return _completion(result)
 
 
 def _target(model: str, providers: set[str]) -> Target:
@@ -138,44 +123,6 @@ def _turn_command(
     )
 
 
-def _turn_final(result: TurnResult) -> _Final:
-    return _Final(
-        f"{result.provider}/{result.model}",
-        result.response,
-        result.usage,
-        result.reasoning_content,
-        result.session_id,
-    )
-
-
-def _passthrough_final(answer: PassthroughResult) -> _Final:
-    result = answer.result
-    return _Final(
-        f"{answer.provider}/{answer.model}",
-        result.text,
-        result.usage,
-        result.reasoning_content,
-        None,
-    )
-
-
-async def _from_turn(events: AsyncIterator[Any]) -> AsyncIterator[str | _Final]:
-    async for event in events:
-        if isinstance(event, SessionOpened):
-            yield ""  # memory is loaded: errors up front are over
-        elif isinstance(event, TextDelta):
-            yield event.text
-        elif isinstance(event, TurnDone):
-            yield _turn_final(event.result)
-
-
-async def _from_passthrough(
-    events: AsyncIterator[TextDelta | PassthroughResult],
-) -> AsyncIterator[str | _Final]:
-    async for event in events:
-        yield event.text if isinstance(event, TextDelta) else _passthrough_final(event)
-
-
 def _usage(usage: TokenUsage) -> CompletionUsage:
     return CompletionUsage(
         prompt_tokens=usage.input_tokens,
@@ -186,20 +133,24 @@ def _usage(usage: TokenUsage) -> CompletionUsage:
     )
 
 
-def _completion(final: _Final) -> ChatCompletion:
+def _completion(result: TurnResult) -> ChatCompletion:
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
-        model=final.model,
+        model=f"{result.provider}/{result.model}",
         choices=[
-            Choice(message=AssistantMessage(content=final.text, reasoning_content=final.reasoning))
+            Choice(
+                message=AssistantMessage(
+                    content=result.response, reasoning_content=result.reasoning_content
+                )
+            )
         ],
-        usage=_usage(final.usage),
+        usage=_usage(result.usage),
     )
 
 
 async def _stream(
-    services: Services, events: AsyncIterator[str | _Final], include_usage: bool, model: str
+    services: Services, events: AsyncIterator[TurnEvent], include_usage: bool, model: str
 ) -> Any:
     """OpenAI's chunk stream; ``model`` is the ``provider/model`` label every chunk carries."""
     events = await open_stream(services.lifecycle, events)
@@ -224,12 +175,12 @@ async def _stream(
         try:
             yield delta({"role": "assistant", "content": ""})
             async for event in events:
-                if isinstance(event, _Final):
+                if isinstance(event, TextDelta):
+                    yield delta({"content": event.text})
+                elif isinstance(event, TurnDone):
                     yield delta({}, "stop")
                     if include_usage:
-                        yield chunk([], usage=_usage(event.usage).model_dump())
-                elif event:
-                    yield delta({"content": event})
+                        yield chunk([], usage=_usage(event.result.usage).model_dump())
             yield "data: [DONE]\n\n"
         except OrchestratorError as error:
             status, code = status_of(error)

@@ -1,0 +1,268 @@
+"""The turn: one pipeline for whole, streamed, ``/v1`` and WebSocket turns.
+
+Its steps, in order, each written once:
+
+1. replay — an idempotency key answered before returns that answer (checked again under the
+   lock, where a concurrent first attempt may just have finished);
+2. admit — the provider chain is checked before anything is loaded or created;
+3. hold — the session's lock, so turns on one session run one at a time everywhere;
+4. load — the session row and its live window (nothing, for a stateless turn);
+5. fold — old messages into the running summary, when a threshold is passed (``summarizer``);
+6. call — through the provider chain, forwarding deltas and tool calls (``provider_chain``);
+7. settle — what the turn stores and answers, a pure function (``settlement``);
+8. persist — the settlement, in one transaction.
+
+A whole turn is the same sequence of events with each provider attempt made as one
+``complete`` call; :meth:`TurnPipeline.run` collects its ``TurnDone``. A consumer that leaves
+mid-turn (a client gone, a shutdown) settles the turn as interrupted: the partial reply is
+stored marked so, with estimated usage, and every call record is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+
+from src.domain.accounting import CallAccountant, new_id
+from src.domain.entities import Session
+from src.domain.errors import (
+    IdempotencyConflict,
+    ProviderError,
+    ProviderNotConfigured,
+    SessionNotFound,
+)
+from src.domain.llm import ChatRequest, TextDelta, close_stream
+from src.domain.memory import MemoryPolicy, build_context, needs_summary
+from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
+from src.domain.provider_chain import Answer, ChainRun, Route
+from src.domain.settlement import LoadedTurn, Settlement, settle_answer, settle_failure
+from src.domain.summarizer import Summarizer
+from src.domain.turns import (
+    SessionOpened,
+    Target,
+    TurnCommand,
+    TurnDone,
+    TurnEvent,
+    TurnResult,
+)
+
+
+class TurnPipeline:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        providers: ProviderDirectory,
+        prices: PriceBook,
+        locks: SessionLocks,
+        clock: Clock,
+        policy: MemoryPolicy,
+    ) -> None:
+        self._uow = uow
+        self._providers = providers
+        self._accounts = CallAccountant(prices, clock)
+        self._locks = locks
+        self._clock = clock
+        self._policy = policy
+        self._summarizer = Summarizer(
+            uow=uow, providers=providers, accounts=self._accounts, clock=clock, policy=policy
+        )
+
+    async def run(self, cmd: TurnCommand) -> TurnResult:
+        """The whole turn: the same events, collected."""
+        events = self.events(cmd, streaming=False)
+        try:
+            async for event in events:
+                if isinstance(event, TurnDone):
+                    return event.result
+        finally:
+            await close_stream(events)
+        raise AssertionError("unreachable: a turn ends with TurnDone or raises")  # pragma: no cover
+
+    async def events(self, cmd: TurnCommand, *, streaming: bool) -> AsyncIterator[TurnEvent]:
+        started = self._clock.monotonic()
+        if (replay := await self._replay(cmd)) is not None:
+            for event in _replayed(replay):
+                yield event
+            return
+        routes = self._admit(cmd)
+        async with self._hold(cmd):
+            if (replay := await self._replay(cmd)) is not None:
+                for event in _replayed(replay):
+                    yield event
+                return
+            turn = await self._load(cmd, routes[0])
+            chain = ChainRun(
+                providers=self._providers,
+                accounts=self._accounts,
+                clock=self._clock,
+                routes=routes,
+                session_id=turn.session_id,
+                request_for=lambda model: self._request(cmd, model, turn),
+                streaming=streaming,
+            )
+            calls = chain.events()
+            answer: Answer | None = None
+            try:
+                if turn.session is not None:
+                    yield SessionOpened(turn.session.id)
+                async for step in calls:
+                    if isinstance(step, Answer):
+                        answer = step
+                    else:
+                        yield step
+            except ProviderError:
+                turn.calls.extend(chain.failures)
+                await self._persist(cmd, settle_failure(turn))
+                raise
+            except (GeneratorExit, asyncio.CancelledError):
+                turn.calls.extend(chain.failures)
+                await asyncio.shield(self._settle_interrupted(cmd, turn, chain.interrupted()))
+                raise
+            finally:
+                await close_stream(calls)
+            assert answer is not None, "the chain ends with an answer or raises"
+            turn.calls.extend(chain.failures)
+            yield TurnDone(await self._settle(cmd, turn, answer, started))
+
+    # -- the steps ------------------------------------------------------------------------
+
+    async def _replay(self, cmd: TurnCommand) -> TurnResult | None:
+        if cmd.idempotency_key is None:
+            return None
+        async with self._uow() as uow:
+            stored = await uow.idempotency.get(cmd.owner, cmd.idempotency_key)
+        if stored is None:
+            return None
+        fingerprint, reply = stored
+        if fingerprint != cmd.fingerprint():
+            raise IdempotencyConflict(cmd.idempotency_key)
+        return TurnResult.from_record(reply)
+
+    def _admit(self, cmd: TurnCommand) -> list[Route]:
+        """The provider chain: the primary must be usable, a fallback at least known."""
+        default = self._providers.default_provider
+        targets = (cmd.target or Target(), *cmd.fallbacks)
+        routes = [Route(t.provider or default, t.model) for t in targets]
+        self._providers.get(routes[0].provider)
+        for fallback in routes[1:]:
+            with contextlib.suppress(ProviderNotConfigured):
+                self._providers.get(fallback.provider)
+        return routes
+
+    def _hold(self, cmd: TurnCommand) -> AbstractAsyncContextManager[None]:
+        if cmd.session_id is None:  # new or stateless: unknown to anyone else
+            return contextlib.nullcontext()
+        return self._locks.hold(cmd.session_id, self._policy.lock_timeout_s)
+
+    async def _load(self, cmd: TurnCommand, primary: Route) -> LoadedTurn:
+        policy = self._policy
+        now = self._clock.now()
+        if cmd.transcript is not None:
+            return LoadedTurn(
+                None, is_new=False, window=[], received_at=now, context=cmd.transcript
+            )
+        if cmd.session_id is None:
+            session = Session(id=new_id("sess"), created_at=now, updated_at=now, owner=cmd.owner)
+            turn = LoadedTurn(session, is_new=True, window=[], received_at=now)
+        else:
+            async with self._uow() as uow:
+                found = await uow.sessions.get(cmd.session_id, cmd.owner)
+                if found is None:
+                    raise SessionNotFound(cmd.session_id)
+                window = await uow.messages.tail(
+                    found.id, found.summary_through_seq, policy.max_history
+                )
+            session = found
+            turn = LoadedTurn(found, is_new=False, window=list(window), received_at=now)
+        if needs_summary(policy, session.live_count, session.live_tokens, cmd.message):
+            await self._summarizer.fold(turn, primary)
+        summary = turn.new_summary.content if turn.new_summary else session.summary
+        turn.context = build_context(
+            cmd.system_prompt or session.system_prompt,
+            summary,
+            turn.window,
+            cmd.message,
+            policy.max_history,
+        )
+        return turn
+
+    def _request(self, cmd: TurnCommand, model: str, turn: LoadedTurn) -> ChatRequest:
+        return ChatRequest(
+            model=model,
+            messages=turn.context,
+            temperature=cmd.temperature,
+            max_tokens=cmd.max_tokens,
+        )
+
+    async def _settle(
+        self, cmd: TurnCommand, turn: LoadedTurn, answer: Answer, started: float
+    ) -> TurnResult:
+        turn_call = self._accounts.succeeded(
+            turn.session_id,
+            "turn",
+            answer.provider,
+            answer.model,
+            answer.result.usage,
+            answer.started,
+        )
+        settlement = settle_answer(
+            cmd,
+            turn,
+            answer,
+            turn_call,
+            now=self._clock.now(),
+            elapsed_s=self._clock.monotonic() - started,
+        )
+        result = await self._persist(cmd, settlement)
+        assert result is not None, "an answered turn has a result"
+        return result
+
+    async def _settle_interrupted(
+        self, cmd: TurnCommand, turn: LoadedTurn, partial: Answer | None
+    ) -> None:
+        """A partial reply is stored marked interrupted; with no text, only the calls."""
+        if partial is not None and partial.result.text:
+            await self._settle(cmd, turn, partial, partial.started)
+            return
+        if partial is not None:
+            usage = partial.result.usage
+            turn.calls.append(
+                self._accounts.succeeded(
+                    turn.session_id, "turn", partial.provider, partial.model, usage, partial.started
+                )
+            )
+        await self._persist(cmd, settle_failure(turn))
+
+    async def _persist(self, cmd: TurnCommand, settlement: Settlement) -> TurnResult | None:
+        async with self._uow() as uow:
+            if settlement.session is not None:
+                if settlement.is_new:
+                    await uow.sessions.add(settlement.session)
+                else:
+                    await uow.sessions.update(settlement.session)
+                await uow.messages.add_many(settlement.messages)
+            if settlement.summary is not None:
+                await uow.summaries.add(settlement.summary)
+            for call in settlement.calls:
+                await uow.calls.add(call)
+            if (kept := settlement.idempotency) is not None:
+                await uow.idempotency.add(
+                    kept.owner, kept.key, kept.fingerprint, kept.session_id, kept.reply.to_record()
+                )
+            try:
+                await uow.commit()
+            except IdempotencyConflict:
+                # The same key, on a turn that created its own session, won a race with us.
+                if (replay := await self._replay(cmd)) is not None:
+                    return replay
+                raise
+        return settlement.result
+
+
+def _replayed(replay: TurnResult) -> tuple[TurnEvent, ...]:
+    """A stored reply replayed as the events of a turn."""
+    assert replay.session_id is not None, "only session turns are replayed"
+    return (SessionOpened(replay.session_id), TextDelta(replay.response), TurnDone(replay))
