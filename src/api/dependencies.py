@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
@@ -38,46 +39,100 @@ class ProviderCatalog(Protocol):
 
 
 class Lifecycle:
-    """Tracks turns in flight so a draining process can finish them before it exits."""
+    """Tracks turns in flight so a draining process can finish them before it exits.
+
+    Turns still running when the grace period ends are cut off: their tasks are cancelled,
+    which the turn pipeline settles as it settles a client that left (partial reply stored
+    marked interrupted, every call record kept), and each answers 503 ``service_unavailable``
+    (a whole turn) or ends with an ``error`` event (a streamed one).
+    """
 
     def __init__(self) -> None:
         self.draining = False
-        self._in_flight = 0
+        self.cut_off = False
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return len(self._tasks)
 
-    def admit(self) -> None:
-        """Admits a turn, or refuses it with 503 once draining has begun; pair with ``done``."""
+    def admit(self) -> Admitted:
+        """Admits a turn running in the current task, or refuses it with 503 once draining
+        has begun; pair with ``done``."""
         if self.draining:
             raise draining()
-        self._in_flight += 1
-        self._idle.clear()
+        return self._track(Admitted(self, _current_task()))
 
-    def done(self) -> None:
-        self._in_flight -= 1
-        if self._in_flight == 0:
+    def _track(self, admitted: Admitted) -> Admitted:
+        self._tasks.add(admitted.task)
+        self._idle.clear()
+        return admitted
+
+    def _release(self, admitted: Admitted) -> None:
+        self._tasks.discard(admitted.task)
+        if not self._tasks:
             self._idle.set()
+
+    def was_cut_off(self) -> bool:
+        """True inside a turn's task that the end of the grace period cancelled; the task is
+        then uncancelled so it can still answer."""
+        task = asyncio.current_task()
+        if not self.cut_off or task is None or not task.cancelling():
+            return False
+        task.uncancel()
+        return True
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        self.admit()
+        admitted = self.admit()
         try:
             yield
+        except asyncio.CancelledError:
+            if self.was_cut_off():
+                raise draining() from None
+            raise
         finally:
-            self.done()
+            admitted.done()
 
-    async def drain(self, grace_s: float) -> bool:
-        """Stops admitting turns and waits for those in flight; False if the grace ran out."""
+    async def drain(self, grace_s: float, settle_s: float = 5.0) -> bool:
+        """Stops admitting turns and waits for those in flight; past ``grace_s`` cuts them off
+        and gives them ``settle_s`` to store what they had. False if any had to be cut off."""
         self.draining = True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=grace_s)
         except TimeoutError:
+            self.cut_off = True
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=settle_s)
             return False
         return True
+
+
+class Admitted:
+    """One admitted turn, tracked by the task it runs in."""
+
+    def __init__(self, lifecycle: Lifecycle, task: asyncio.Task[Any]) -> None:
+        self._lifecycle = lifecycle
+        self.task = task
+
+    def move_to_current_task(self) -> None:
+        """The turn goes on in another task (a streamed body is sent by its own task)."""
+        self._lifecycle._release(self)
+        self.task = _current_task()
+        self._lifecycle._track(self)
+
+    def done(self) -> None:
+        self._lifecycle._release(self)
+
+
+def _current_task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None, "turns run in tasks"
+    return task
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,9 +95,21 @@ def envelope(
     )
 
 
-def error_body(error: domain.OrchestratorError) -> dict[str, Any]:
-    """The envelope of a domain error, for responses and for a stream's ``error`` event."""
-    _, code = status_of(error)
+# What may end a stream that has begun: a turn's error, or being cut off at shutdown.
+STREAM_FAILURES = (domain.OrchestratorError, ApiError)
+StreamFailure = domain.OrchestratorError | ApiError
+
+
+def described(error: StreamFailure) -> tuple[int, str]:
+    """(HTTP status, code) of a domain or API error."""
+    if isinstance(error, ApiError):
+        return error.status, error.code
+    return status_of(error)
+
+
+def error_body(error: StreamFailure) -> dict[str, Any]:
+    """The envelope of an error, for responses and for a stream's ``error`` event."""
+    _, code = described(error)
     return {"error": {"code": code, "message": error.message, "details": error.details}}
 
 

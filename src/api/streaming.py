@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import TypeVar
 
 from fastapi.responses import StreamingResponse
 
 from src.api.dependencies import Lifecycle
+from src.api.errors import draining
+from src.domain.turns import SessionOpened, TurnEvent
 
-T = TypeVar("T")
 
+async def open_stream(
+    lifecycle: Lifecycle, events: AsyncIterator[TurnEvent]
+) -> AsyncIterator[TurnEvent]:
+    """The turn's events, pulled up to its first piece of reply before any byte is sent, so
+    that errors found before the first token (unknown session, provider not configured or
+    failing, session busy) keep their HTTP status and error envelope.
 
-async def open_stream(lifecycle: Lifecycle, events: AsyncIterator[T]) -> AsyncIterator[T]:
-    """The turn's events, its first one already pulled before any byte is sent, so errors
-    found up front (unknown session, provider not configured, session busy) keep their HTTP
-    status. The turn stays admitted (``Lifecycle``) until the returned stream ends."""
-    lifecycle.admit()
+    The turn stays admitted (``Lifecycle``) until the returned stream ends. A stream cut off
+    at the end of the shutdown grace raises the 503 ``service_unavailable`` error, for the
+    framing to send as its last event.
+    """
+    admitted = lifecycle.admit()
+    leading: list[TurnEvent] = []
     try:
-        first = await anext(events)
+        leading.append(await anext(events))
+        while isinstance(leading[-1], SessionOpened):
+            leading.append(await anext(events))
+    except StopAsyncIteration:
+        pass
     except BaseException:
-        lifecycle.done()
+        admitted.done()
         raise
 
-    async def admitted() -> AsyncIterator[T]:
+    async def stream() -> AsyncIterator[TurnEvent]:
+        admitted.move_to_current_task()
         try:
-            yield first
+            for event in leading:
+                yield event
             async for event in events:
                 yield event
+        except asyncio.CancelledError:
+            if lifecycle.was_cut_off():
+                raise draining() from None
+            raise
         finally:
-            lifecycle.done()
+            admitted.done()
 
-    return admitted()
+    return stream()
 
 
 def sse_response(body: AsyncIterator[str]) -> StreamingResponse:

@@ -258,12 +258,22 @@ async def test_streaming_errors_up_front_keep_their_status(api: Harness) -> None
 
 
 async def test_streaming_error_mid_stream_is_an_error_event(api: Harness) -> None:
-    api.provider.queue.append(ProviderServerError("fake", "boom", status=500))
+    api.provider.fail_mid_stream = (1, ProviderServerError("fake", "boom", status=500))
     async with api.client.stream(
         "POST", "/api/orchestrate", json={"message": "x", "stream": True}
     ) as r:
+        assert r.status_code == 200
         text = "".join([chunk async for chunk in r.aiter_text()])
+    assert "event: delta" in text
     assert "event: error" in text and '"provider_error"' in text
+    assert api.store.data.sessions == {}
+
+
+async def test_streaming_error_before_the_first_token_keeps_its_status(api: Harness) -> None:
+    """Nothing was sent yet, so the client gets the mapped status and envelope, not a 200."""
+    api.provider.queue.append(ProviderServerError("fake", "boom", status=500))
+    r = await api.client.post("/api/orchestrate", json={"message": "x", "stream": True})
+    assert_envelope(r, 502, "provider_error")
     assert api.store.data.sessions == {}
 
 

@@ -189,3 +189,48 @@ def test_sigterm_during_a_slow_turn_finishes_and_stores_it(
         ]
     finally:
         assert service.stop() == 0
+
+
+def test_a_stream_still_running_at_grace_expiry_is_settled_and_told(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """Past SHUTDOWN_GRACE_S the stream is cut off like a client that left: its partial reply
+    is stored marked interrupted, its call record kept, and it ends with an ``error`` event."""
+    service = Service(tmp_path / "orchestrator.db", upstream.url)
+    service.env["SHUTDOWN_GRACE_S"] = "1"
+    service.start()
+    assert service.proc is not None
+    sid = service.post("/api/sessions", json={}).json()["session_id"]
+    pieces = ["first words ", *["and more " for _ in range(40)]]
+    upstream.enqueue(openai_wire.stream_reply(pieces, chunk_delay_s=0.25))
+    lines: list[str] = []
+
+    def stream_turn() -> None:
+        body = {"message": "talk slowly", "session_id": sid, "stream": True}
+        with httpx.stream(
+            "POST", f"{service.url}/api/orchestrate", json=body, timeout=30
+        ) as response:
+            lines.extend(response.iter_lines())
+
+    worker = threading.Thread(target=stream_turn)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not any("first words" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    service.proc.send_signal(signal.SIGTERM)
+    worker.join(timeout=20)
+    assert service.proc.wait(timeout=20) == 0
+    events = [line for line in lines if line.startswith("event: ")]
+    assert events[0] == "event: session" and events[-1] == "event: error"
+    assert any("service_unavailable" in line for line in lines[-3:])
+
+    service.start()
+    try:
+        history = service.get(f"/api/sessions/{sid}/history").json()["messages"]
+        assert [m["role"] for m in history] == ["user", "assistant"]
+        assert history[1]["content"].startswith("first words") and history[1]["interrupted"]
+        assert len(history[1]["content"]) < len("".join(pieces))
+        metrics = service.get(f"/api/sessions/{sid}/metrics").json()
+        assert metrics["total_tokens"] > 0
+    finally:
+        assert service.stop() == 0

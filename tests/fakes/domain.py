@@ -73,24 +73,29 @@ class _Repo:
 
 class _Sessions(_Repo):
     async def add(self, session: Session) -> None:
-        self.s.sessions[session.id] = copy.deepcopy(session)
+        kept = copy.deepcopy(session)
+        self.uow.write(lambda s: s.sessions.__setitem__(kept.id, copy.deepcopy(kept)))
 
     async def get(self, session_id: str, owner: str) -> Session | None:
         found = self.s.sessions.get(session_id)
         return copy.deepcopy(found) if found and found.owner == owner else None
 
     async def update(self, session: Session) -> None:
-        self.s.sessions[session.id] = copy.deepcopy(session)
+        await self.add(session)
 
     async def delete(self, session_id: str, owner: str) -> bool:
         if await self.get(session_id, owner) is None:
             return False
-        del self.s.sessions[session_id]
-        self.s.messages.pop(session_id, None)
-        self.s.summaries.pop(session_id, None)
-        self.s.calls = [
-            replace(c, session_id=None) if c.session_id == session_id else c for c in self.s.calls
-        ]
+
+        def delete(s: _Store) -> None:
+            s.sessions.pop(session_id, None)
+            s.messages.pop(session_id, None)
+            s.summaries.pop(session_id, None)
+            s.calls = [
+                replace(c, session_id=None) if c.session_id == session_id else c for c in s.calls
+            ]
+
+        self.uow.write(delete)
         return True
 
     async def list(
@@ -119,11 +124,14 @@ class _Sessions(_Repo):
 
 class _Messages(_Repo):
     async def add_many(self, messages: Sequence[Message]) -> None:
-        for m in messages:
-            existing = self.s.messages.setdefault(m.session_id, [])
-            if any(e.seq == m.seq for e in existing):
-                raise AssertionError(f"duplicate seq {m.seq}")
-            existing.append(m)
+        def add(s: _Store) -> None:
+            for m in messages:
+                existing = s.messages.setdefault(m.session_id, [])
+                if any(e.seq == m.seq for e in existing):
+                    raise AssertionError(f"duplicate seq {m.seq}")
+                existing.append(m)
+
+        self.uow.write(add)
 
     def _all(self, session_id: str) -> list[Message]:
         return sorted(self.s.messages.get(session_id, []), key=lambda m: m.seq)
@@ -140,7 +148,7 @@ class _Messages(_Repo):
 
 class _Summaries(_Repo):
     async def add(self, summary: SummaryVersion) -> None:
-        self.s.summaries.setdefault(summary.session_id, []).append(summary)
+        self.uow.write(lambda s: s.summaries.setdefault(summary.session_id, []).append(summary))
 
     async def all(self, session_id: str) -> Sequence[SummaryVersion]:
         return list(self.s.summaries.get(session_id, []))
@@ -148,7 +156,7 @@ class _Summaries(_Repo):
 
 class _Calls(_Repo):
     async def add(self, record: CallRecord) -> None:
-        self.s.calls.append(record)
+        self.uow.write(lambda s: s.calls.append(record))
 
     async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
         groups: dict[tuple[str, str], list[CallRecord]] = {}
@@ -181,16 +189,20 @@ class _Idempotency(_Repo):
         self, owner: str, key: str, fingerprint: str, session_id: str, reply: dict[str, Any]
     ) -> None:
         self.uow.new_keys.append((owner, key))
-        self.s.idempotency[(owner, key)] = (fingerprint, session_id, reply)
+        entry = (fingerprint, session_id, reply)
+        self.uow.write(lambda s: s.idempotency.__setitem__((owner, key), entry))
 
 
 class FakeUnitOfWork:
-    """Works on a copy of the store; ``commit`` swaps it in, so uncommitted work vanishes."""
+    """One transaction: reads see a snapshot plus its own writes; ``commit`` replays its writes
+    onto the live store, so concurrent units of work each keep their own changes (as a real
+    database does) and uncommitted work vanishes."""
 
     def __init__(self, store: _Store) -> None:
         self.store = store
         self.pending = store
         self.new_keys: list[tuple[str, str]] = []
+        self.journal: list[Callable[[_Store], Any]] = []
         self.sessions = _Sessions(self)
         self.messages = _Messages(self)
         self.summaries = _Summaries(self)
@@ -200,17 +212,26 @@ class FakeUnitOfWork:
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self.pending = copy.deepcopy(self.store)
+        self.journal = []
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.pending = self.store
+        self.journal = []
+
+    def write(self, step: Callable[[_Store], Any]) -> Any:
+        """Applies a write to this transaction's view now and to the store at commit."""
+        self.journal.append(step)
+        return step(self.pending)
 
     async def commit(self) -> None:
         for key in self.new_keys:
             if key in self.store.idempotency:
                 raise IdempotencyConflict(key[1])
-        self.store.__dict__.update(self.pending.__dict__)
-        self.pending = self.store
+        for step in self.journal:
+            step(self.store)
+        self.journal = []
+        self.pending = copy.deepcopy(self.store)
         self.committed = True
 
 
@@ -261,6 +282,8 @@ class FakeProvider:
         self.script = script or self.echo
         self.delay_s = 0.0
         self.chunks: int = 3
+        # (n, error): the stream raises ``error`` after its first ``n`` deltas.
+        self.fail_mid_stream: tuple[int, ProviderError] | None = None
 
     @staticmethod
     def echo(request: ChatRequest) -> ChatResult:
@@ -298,7 +321,10 @@ class FakeProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         result = await self._answer(request)
         size = max(1, len(result.text) // self.chunks)
-        for i in range(0, len(result.text), size):
+        failure, self.fail_mid_stream = self.fail_mid_stream, None
+        for sent, i in enumerate(range(0, len(result.text), size)):
+            if failure is not None and sent == failure[0]:
+                raise failure[1]
             yield TextDelta(result.text[i : i + size])
             await asyncio.sleep(0)
         yield StreamEnd(result)

@@ -18,9 +18,14 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Header, Response
 
 from src.api.dependencies import Services, ServicesDep
-from src.api.errors import ApiError, openai_error_body, payload_too_large, status_of
+from src.api.errors import (
+    STREAM_FAILURES,
+    ApiError,
+    described,
+    openai_error_body,
+    payload_too_large,
+)
 from src.api.streaming import open_stream, sse_response
-from src.domain.errors import OrchestratorError
 from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
 from src.domain.turns import Target, TurnCommand, TurnDone, TurnEvent, TurnResult
 from src.models.openai_compat import (
@@ -182,8 +187,8 @@ async def _stream(
                     if include_usage:
                         yield chunk([], usage=_usage(event.result.usage).model_dump())
             yield "data: [DONE]\n\n"
-        except OrchestratorError as error:
-            status, code = status_of(error)
+        except STREAM_FAILURES as error:
+            status, code = described(error)
             yield f"data: {json.dumps(openai_error_body(status, code, error.message))}\n\n"
 
     return sse_response(body())

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from src.api.dependencies import RequestIdDep, Services, ServicesDep
-from src.api.errors import error_body, payload_too_large
+from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
-from src.domain.errors import OrchestratorError
-from src.domain.llm import TextDelta
+from src.domain.llm import TextDelta, ToolCallReady
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
 
@@ -90,7 +89,7 @@ async def _streamed(command: TurnCommand, services: Services, request_id: str) -
         try:
             async for event in events:
                 yield _sse(event, request_id)
-        except OrchestratorError as error:
+        except STREAM_FAILURES as error:
             yield _event("error", error_body(error))
 
     return sse_response(body())
@@ -101,6 +100,9 @@ def _sse(event: TurnEvent, request_id: str) -> str:
         return _event("delta", {"text": event.text})
     if isinstance(event, SessionOpened):
         return _event("session", {"session_id": event.session_id})
+    if isinstance(event, ToolCallReady):
+        call = event.call
+        return _event("tool_call", {"id": call.id, "name": call.name, "arguments": call.arguments})
     assert isinstance(event, TurnDone)
     return f"event: done\ndata: {turn_out(event.result, request_id).model_dump_json()}\n\n"
 
