@@ -21,7 +21,14 @@ from fastapi import FastAPI
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
 from src.domain.memory import MemoryPolicy
-from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
+from src.domain.ports import (
+    Clock,
+    Ports,
+    PriceBook,
+    ProviderDirectory,
+    SessionLocks,
+    UnitOfWorkFactory,
+)
 from src.domain.session_manager import SessionManager
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.settings import Settings
@@ -105,12 +112,8 @@ def bootstrap(
 
         clock = SystemClock()
     manager = SessionManager(
-        uow=uow,
-        providers=providers,
-        prices=prices,
-        locks=locks,
-        clock=clock,
-        policy=memory_policy(settings),
+        Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock),
+        memory_policy(settings),
     )
     services = Services(
         manager=manager,

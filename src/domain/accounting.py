@@ -32,17 +32,8 @@ class CallAccountant:
         usage: TokenUsage,
         started: float,
     ) -> CallRecord:
-        return CallRecord(
-            id=new_id("call"),
-            session_id=session_id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            usage=usage,
-            cost=cost_of(usage, self._prices.price_of(provider, model)),
-            latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
-        )
+        cost = cost_of(usage, self._prices.price_of(provider, model))
+        return self._record(session_id, kind, provider, model, started, usage, cost)
 
     def failed(
         self,
@@ -54,16 +45,31 @@ class CallAccountant:
         started: float,
     ) -> CallRecord:
         """A failed call costs nothing and carries the error's type as its code."""
+        return self._record(
+            session_id, kind, provider, model, started, TokenUsage(), Decimal(0), error
+        )
+
+    def _record(
+        self,
+        session_id: str | None,
+        kind: CallKind,
+        provider: str,
+        model: str,
+        started: float,
+        usage: TokenUsage,
+        cost: Decimal | None,
+        error: ProviderError | None = None,
+    ) -> CallRecord:
         return CallRecord(
             id=new_id("call"),
             session_id=session_id,
             kind=kind,
             provider=provider,
             model=model,
-            usage=TokenUsage(),
-            cost=Decimal(0),
+            usage=usage,
+            cost=cost,
             latency_s=self._clock.monotonic() - started,
             created_at=self._clock.now(),
-            ok=False,
-            error_code=type(error).__name__,
+            ok=error is None,
+            error_code=None if error is None else type(error).__name__,
         )

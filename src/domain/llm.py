@@ -54,16 +54,16 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True, slots=True)
-class TextPart:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class ImagePart:
     """An image by URL: ``https://...`` or a base64 ``data:image/...;base64,...`` URL."""
 
     url: str
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
 
 
 ContentPart = TextPart | ImagePart
@@ -122,6 +122,13 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the reply, forwarded to the client as soon as it arrives."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenUsage:
     """Tokens of one call, normalized across providers.
 
@@ -150,13 +157,6 @@ class ChatResult:
     finish_reason: str | None = None  # FinishReason once every adapter normalizes it
     reasoning_content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    """A piece of the reply, forwarded to the client as soon as it arrives."""
-
-    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -146,3 +147,14 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything outside the domain that sessions and turns work with, handed in once."""
+
+    uow: UnitOfWorkFactory
+    providers: ProviderDirectory
+    prices: PriceBook
+    locks: SessionLocks
+    clock: Clock

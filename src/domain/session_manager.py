@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from src.domain.memory import MemoryPolicy
-from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
+from src.domain.ports import Ports
 from src.domain.queries import SessionQueries
 from src.domain.sessions import SessionBook
 from src.domain.turn import TurnPipeline
@@ -17,23 +17,10 @@ from src.domain.turns import TurnCommand, TurnEvent, TurnResult
 
 
 class SessionManager:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        providers: ProviderDirectory,
-        prices: PriceBook,
-        locks: SessionLocks,
-        clock: Clock,
-        policy: MemoryPolicy,
-    ) -> None:
-        self.sessions = SessionBook(
-            uow=uow, locks=locks, clock=clock, lock_timeout_s=policy.lock_timeout_s
-        )
-        self.queries = SessionQueries(uow)
-        self.turns = TurnPipeline(
-            uow=uow, providers=providers, prices=prices, locks=locks, clock=clock, policy=policy
-        )
+    def __init__(self, ports: Ports, policy: MemoryPolicy) -> None:
+        self.sessions = SessionBook(ports, lock_timeout_s=policy.lock_timeout_s)
+        self.queries = SessionQueries(ports.uow)
+        self.turns = TurnPipeline(ports, policy)
         self.create_session = self.sessions.create
         self.get_session = self.sessions.get
         self.list_sessions = self.sessions.list

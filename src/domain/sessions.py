@@ -8,16 +8,14 @@ from typing import Any
 from src.domain.accounting import new_id
 from src.domain.entities import DEFAULT_OWNER, Session
 from src.domain.errors import SessionNotFound
-from src.domain.ports import Clock, SessionLocks, UnitOfWorkFactory
+from src.domain.ports import Ports
 
 
 class SessionBook:
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, locks: SessionLocks, clock: Clock, lock_timeout_s: float
-    ) -> None:
-        self._uow = uow
-        self._locks = locks
-        self._clock = clock
+    def __init__(self, ports: Ports, *, lock_timeout_s: float) -> None:
+        self._uow = ports.uow
+        self._locks = ports.locks
+        self._clock = ports.clock
         self._lock_timeout_s = lock_timeout_s
 
     async def create(

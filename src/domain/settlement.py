@@ -91,21 +91,15 @@ def settle_answer(
     if session is None:
         return Settlement(calls=calls, result=_result(turn, answer, turn_call, now, elapsed_s))
     session = replace(session, metadata=dict(session.metadata))
-    question = Message(
-        id=make_id("msg"),
-        session_id=session.id,
-        seq=session.message_count + 1,
-        role="user",
-        content=cmd.message,
-        created_at=turn.received_at,
-    )
+    seq = session.message_count
+    question = Message(make_id("msg"), session.id, seq + 1, "user", cmd.message, turn.received_at)
     reply = Message(
-        id=make_id("msg"),
-        session_id=session.id,
-        seq=session.message_count + 2,
-        role="assistant",
-        content=result.text,
-        created_at=now,
+        make_id("msg"),
+        session.id,
+        seq + 2,
+        "assistant",
+        result.text,
+        now,
         provider=answer.provider,
         model=answer.model,
         input_tokens=usage.input_tokens,

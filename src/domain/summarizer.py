@@ -11,25 +11,17 @@ from src.domain.accounting import CallAccountant
 from src.domain.entities import SummaryVersion
 from src.domain.errors import ProviderError
 from src.domain.memory import MemoryPolicy, accept_summary, fold_upto, summary_request
-from src.domain.ports import Clock, ProviderDirectory, UnitOfWorkFactory
+from src.domain.ports import Ports
 from src.domain.provider_chain import Route
 from src.domain.settlement import LoadedTurn
 
 
 class Summarizer:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        providers: ProviderDirectory,
-        accounts: CallAccountant,
-        clock: Clock,
-        policy: MemoryPolicy,
-    ) -> None:
-        self._uow = uow
-        self._providers = providers
+    def __init__(self, ports: Ports, accounts: CallAccountant, policy: MemoryPolicy) -> None:
+        self._uow = ports.uow
+        self._providers = ports.providers
         self._accounts = accounts
-        self._clock = clock
+        self._clock = ports.clock
         self._policy = policy
 
     def route_for(self, primary: Route) -> Route:

@@ -35,7 +35,7 @@ from src.domain.errors import (
 )
 from src.domain.llm import ChatRequest, TextDelta, close_stream
 from src.domain.memory import MemoryPolicy, build_context, needs_summary
-from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
+from src.domain.ports import Ports
 from src.domain.provider_chain import Answer, ChainRun, Route
 from src.domain.settlement import LoadedTurn, Settlement, settle_answer, settle_failure
 from src.domain.summarizer import Summarizer
@@ -50,25 +50,14 @@ from src.domain.turns import (
 
 
 class TurnPipeline:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        providers: ProviderDirectory,
-        prices: PriceBook,
-        locks: SessionLocks,
-        clock: Clock,
-        policy: MemoryPolicy,
-    ) -> None:
-        self._uow = uow
-        self._providers = providers
-        self._accounts = CallAccountant(prices, clock)
-        self._locks = locks
-        self._clock = clock
+    def __init__(self, ports: Ports, policy: MemoryPolicy) -> None:
+        self._uow = ports.uow
+        self._providers = ports.providers
+        self._accounts = CallAccountant(ports.prices, ports.clock)
+        self._locks = ports.locks
+        self._clock = ports.clock
         self._policy = policy
-        self._summarizer = Summarizer(
-            uow=uow, providers=providers, accounts=self._accounts, clock=clock, policy=policy
-        )
+        self._summarizer = Summarizer(ports, self._accounts, policy)
 
     async def run(self, cmd: TurnCommand) -> TurnResult:
         """The whole turn: the same events, collected."""

@@ -87,18 +87,10 @@ class TurnResult:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionOpened:
-    """First event of a streamed turn: which session it belongs to."""
-
-    session_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class TurnDone:
+    """The last event of a turn that answered."""
+
     result: TurnResult
-
-
-TurnEvent = SessionOpened | TextDelta | ToolCallReady | TurnDone
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +100,13 @@ class HistoryPage:
     summary: str | None
     total: int
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """First event of a session's turn, once its memory is loaded: which session it is."""
+
+    session_id: str
+
+
+TurnEvent = SessionOpened | TextDelta | ToolCallReady | TurnDone

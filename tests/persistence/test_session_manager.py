@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.memory import MemoryPolicy
+from src.domain.ports import Ports
 from src.domain.pricing import ModelPrice
 from src.domain.session_manager import SessionManager
 from src.domain.turns import TurnCommand
@@ -27,12 +28,14 @@ async def _manager(engine: AsyncEngine, policy: MemoryPolicy) -> AsyncIterator[S
     locks = session_locks_for(engine)
     try:
         yield SessionManager(
-            uow=SqlUnitOfWorkFactory(engine),
-            providers=FakeDirectory(provider),
-            prices=FixedPrices({("fake", "fake-1"): price}),
-            locks=locks,
-            clock=FakeClock(),
-            policy=policy,
+            Ports(
+                uow=SqlUnitOfWorkFactory(engine),
+                providers=FakeDirectory(provider),
+                prices=FixedPrices({("fake", "fake-1"): price}),
+                locks=locks,
+                clock=FakeClock(),
+            ),
+            policy,
         )
     finally:
         await locks.aclose()

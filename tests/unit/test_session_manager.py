@@ -19,6 +19,7 @@ from src.domain.errors import (
 )
 from src.domain.llm import ChatResult, TextDelta, TokenUsage
 from src.domain.memory import SUMMARY_HEADER, MemoryPolicy
+from src.domain.ports import Ports
 from src.domain.pricing import ModelPrice
 from src.domain.session_manager import SessionManager
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone
@@ -43,12 +44,14 @@ class World:
         self.locks = FakeLocks()
         self.directory = FakeDirectory(self.provider, self.other, unconfigured=["absent"])
         self.manager = SessionManager(
-            uow=self.store,
-            providers=self.directory,
-            prices=FixedPrices({("fake", "fake-1"): PRICE}),
-            locks=self.locks,
-            clock=self.clock,
-            policy=policy or MemoryPolicy(),
+            Ports(
+                uow=self.store,
+                providers=self.directory,
+                prices=FixedPrices({("fake", "fake-1"): PRICE}),
+                locks=self.locks,
+                clock=self.clock,
+            ),
+            policy or MemoryPolicy(),
         )
 
     async def turns(self, session_id: str, count: int, start: int = 1) -> None:
