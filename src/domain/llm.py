@@ -147,7 +147,7 @@ class ChatResult:
     text: str
     model: str
     usage: TokenUsage
-    finish_reason: str | None = None  # FinishReason once every adapter normalizes it
+    finish_reason: FinishReason | None = None
     reasoning_content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 
@@ -208,8 +208,8 @@ class LLMProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-async def close_stream(events: AsyncIterator[StreamEvent]) -> None:
-    """Closes a provider stream at once, which cancels its upstream call if still running.
+async def close_stream(events: AsyncIterator[object]) -> None:
+    """Closes a provider (or SDK) stream at once, which cancels its upstream call if still running.
 
     Needed where a consumer stops early: an abandoned async generator is otherwise closed
     only when the garbage collector gets to it.

@@ -49,9 +49,8 @@ class Passthrough:
         self._clock = clock
 
     def _resolve(self, target: Target) -> tuple[str, LLMProvider, str]:
-        name = target.provider or self._providers.default_provider
-        provider = self._providers.get(name)
-        return name, provider, target.model or provider.spec.default_model
+        name, model = self._providers.resolve(target.provider, target.model)
+        return name, self._providers.get(name), model
 
     async def complete(
         self,

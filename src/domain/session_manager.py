@@ -302,9 +302,9 @@ class SessionManager:
 
     def _targets(self, cmd: TurnCommand) -> list[_Route]:
         """The provider chain, checked before anything is loaded or created."""
-        default = self._providers.default_provider
         routes = [
-            _Route(t.provider or default, t.model) for t in (cmd.target or Target(), *cmd.fallbacks)
+            _Route(*self._providers.resolve(t.provider, t.model))
+            for t in (cmd.target or Target(), *cmd.fallbacks)
         ]
         self._providers.get(routes[0].provider)
         for fallback in routes[1:]:

@@ -24,6 +24,7 @@ from src.api.streaming import open_stream, sse_response
 from src.domain.errors import OrchestratorError
 from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
 from src.domain.passthrough import PassthroughResult
+from src.domain.targets import parse_target
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnResult
 from src.models.openai_compat import (
     AssistantMessage,
@@ -79,7 +80,7 @@ async def chat_completions(
         if len(message.text) > limit:
             raise payload_too_large(f"messages[{index}].content", limit, len(message.text))
     catalog = {p.name: p.default_model for p in services.providers.describe()}
-    target = _target(body.model, set(catalog))
+    target = Target(*parse_target(body.model, catalog))
     provider = target.provider or services.providers.default_provider
     label = f"{provider}/{target.model or catalog.get(provider, '')}"
     max_tokens = body.max_completion_tokens or body.max_tokens
@@ -103,15 +104,6 @@ async def chat_completions(
     with services.lifecycle.turn():
         answer = await passthrough.complete(target, messages, body.temperature, max_tokens)
     return _completion(_passthrough_final(answer))
-
-
-def _target(model: str, providers: set[str]) -> Target:
-    prefix, slash, rest = model.partition("/")
-    if slash and prefix in providers:
-        return Target(prefix, rest or None)
-    if model in providers:
-        return Target(model)
-    return Target(None, model)
 
 
 def _role(role: str) -> ChatRole:
