@@ -96,17 +96,17 @@ def bootstrap(
     shutdown: list[Closer] = []
     if uow is None or locks is None or database_ready is None:
         uow, locks, database_ready = _sql_persistence(settings, uow, locks, startup, shutdown)
+    if prices is None:
+        from src.infrastructure.pricing.price_book import JsonPriceBook
+
+        prices = JsonPriceBook.load()
     if providers is None:
-        registry = _provider_registry(settings, env)
+        registry = _provider_registry(settings, env, prices)
         shutdown.append(registry.aclose)
         providers = registry
         catalog = catalog or registry
     if catalog is None:
         raise ValueError("a provider directory handed in needs its catalog too")
-    if prices is None:
-        from src.infrastructure.pricing.price_book import JsonPriceBook
-
-        prices = JsonPriceBook.load()
     if clock is None:
         from src.infrastructure.clock import SystemClock
 
@@ -167,9 +167,12 @@ def _sql_persistence(
     return uow or SqlUnitOfWorkFactory(engine), locks, ready
 
 
-def _provider_registry(settings: Settings, env: Mapping[str, str]) -> ProviderRegistry:
+def _provider_registry(
+    settings: Settings, env: Mapping[str, str], prices: PriceBook
+) -> ProviderRegistry:
     registry = build_provider_registry(
         env,
+        prices=prices,
         default_provider=settings.default_provider,
         timeout_s=settings.provider_timeout_s,
         max_retries=settings.provider_max_retries,

@@ -154,7 +154,7 @@ class ChatResult:
     text: str
     model: str
     usage: TokenUsage
-    finish_reason: str | None = None  # FinishReason once every adapter normalizes it
+    finish_reason: FinishReason | None = None
     reasoning_content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 

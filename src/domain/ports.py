@@ -51,6 +51,14 @@ class ProviderDirectory(Protocol):
         """Raises ``InvalidInput`` for an unknown name, ``ProviderNotConfigured`` without a key."""
         ...
 
+    def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """The ``(provider, model)`` that serve a target (see ``src.domain.targets``).
+
+        No provider: the one whose model list or prices know ``model``, else the default. No
+        model: the provider's default model. Raises ``InvalidInput`` for an unknown provider.
+        """
+        ...
+
 
 class SessionLocks(Protocol):
     def hold(self, session_id: str, timeout_s: float) -> AbstractAsyncContextManager[None]:

@@ -132,9 +132,8 @@ class TurnPipeline:
 
     def _admit(self, cmd: TurnCommand) -> list[Route]:
         """The provider chain: the primary must be usable, a fallback at least known."""
-        default = self._providers.default_provider
         targets = (cmd.target or Target(), *cmd.fallbacks)
-        routes = [Route(t.provider or default, t.model) for t in targets]
+        routes = [Route(*self._providers.resolve(t.provider, t.model)) for t in targets]
         self._providers.get(routes[0].provider)
         for fallback in routes[1:]:
             with contextlib.suppress(ProviderNotConfigured):

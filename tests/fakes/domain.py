@@ -343,6 +343,16 @@ class FakeDirectory:
     def default_provider(self) -> str:
         return self._default
 
+    def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """As the registry: a bare model goes to the provider listing it, else the default."""
+        if provider is None:
+            listing = (p for p in self.providers.values() if model in p.spec.models)
+            provider = next((p.spec.name for p in listing), self._default)
+        if model is None:
+            known = self.providers.get(provider)
+            model = known.spec.default_model if known else "default"
+        return provider, model
+
     def get(self, name: str) -> FakeProvider:
         if name in self.unconfigured:
             raise ProviderNotConfigured(name, f"{name.upper()}_API_KEY")

@@ -92,7 +92,7 @@ WIRES = [
         hang=anthropic_wire.hang,
         stream=lambda pieces, delay: anthropic_wire.stream(pieces, chunk_delay_s=delay),
         stream_usage=TokenUsage(12, 6),
-        finish_reason="end_turn",
+        finish_reason="stop",
         text_leads=False,
     ),
     Wire(
@@ -107,7 +107,7 @@ WIRES = [
         hang=gemini_wire.hang,
         stream=lambda pieces, delay: gemini_wire.stream(pieces, chunk_delay_s=delay),
         stream_usage=TokenUsage(10, 5),
-        finish_reason="STOP",
+        finish_reason="stop",
         text_leads=True,
     ),
     Wire(

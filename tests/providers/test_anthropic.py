@@ -127,7 +127,7 @@ async def test_complete_returns_text_model_and_cached_usage(
     assert (result.text, result.model, result.finish_reason) == (
         "AI finds patterns.",
         MODEL,
-        "end_turn",
+        "stop",
     )
     assert result.usage == TokenUsage(input_tokens=100, output_tokens=7, cached_input_tokens=90)
 
@@ -175,7 +175,7 @@ async def test_stream_yields_deltas_then_one_end_with_the_final_usage(
     assert events[:-1] == [TextDelta("AI "), TextDelta("finds "), TextDelta("patterns.")]
     end = events[-1]
     assert isinstance(end, StreamEnd)
-    assert (end.result.text, end.result.finish_reason) == ("AI finds patterns.", "end_turn")
+    assert (end.result.text, end.result.finish_reason) == ("AI finds patterns.", "stop")
     assert end.result.usage == TokenUsage(input_tokens=100, output_tokens=9, cached_input_tokens=80)
     assert fake.last.json["stream"] is True
 

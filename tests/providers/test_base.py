@@ -78,3 +78,40 @@ def test_a_stream_without_its_finish_is_cut_and_never_passed_off_as_a_reply() ->
         "stop",
     )
     assert result.usage.estimated
+
+
+@pytest.mark.parametrize(
+    ("table", "native", "expected"),
+    [
+        ("openai", "stop", "stop"),
+        ("openai", "tool_calls", "tool_calls"),
+        ("openai", "function_call", "tool_calls"),
+        ("openai", "content_filter", "content_filter"),
+        ("anthropic", "end_turn", "stop"),
+        ("anthropic", "max_tokens", "length"),
+        ("anthropic", "tool_use", "tool_calls"),
+        ("anthropic", "refusal", "content_filter"),
+        ("anthropic", "pause_turn", None),
+        ("gemini", "STOP", "stop"),
+        ("gemini", "MAX_TOKENS", "length"),
+        ("gemini", "SAFETY", "content_filter"),
+        ("gemini", "OTHER", None),
+        ("mistral", "model_length", "length"),
+        ("mistral", "error", None),
+        ("openai", "interrupted", None),  # the gateway's own word, never a provider's
+        ("openai", None, None),
+    ],
+)
+def test_each_providers_finish_reasons_become_the_domains(
+    table: str, native: str | None, expected: str | None
+) -> None:
+    from src.infrastructure.llm_providers import anthropic, gemini, mistral, openai_compatible
+    from src.infrastructure.llm_providers.base import finish_reason
+
+    tables = {
+        "openai": openai_compatible.OPENAI_FINISH_REASONS,
+        "anthropic": anthropic.ANTHROPIC_FINISH_REASONS,
+        "gemini": gemini.GEMINI_FINISH_REASONS,
+        "mistral": mistral.MISTRAL_FINISH_REASONS,
+    }
+    assert finish_reason(native, tables[table]) == expected

@@ -127,7 +127,7 @@ async def test_complete_returns_text_model_and_usage(
     assert (result.text, result.model, result.finish_reason) == (
         "AI finds patterns.",
         MODEL,
-        "STOP",
+        "stop",
     )
     assert result.usage == TokenUsage(input_tokens=100, output_tokens=7, cached_input_tokens=60)
 
@@ -175,7 +175,7 @@ async def test_stream_yields_deltas_then_one_end_with_the_final_usage(
     assert events[:-1] == [TextDelta("AI "), TextDelta("finds "), TextDelta("patterns.")]
     end = events[-1]
     assert isinstance(end, StreamEnd)
-    assert (end.result.text, end.result.finish_reason) == ("AI finds patterns.", "STOP")
+    assert (end.result.text, end.result.finish_reason) == ("AI finds patterns.", "stop")
     assert end.result.usage == TokenUsage(
         input_tokens=100, output_tokens=13, cached_input_tokens=80, reasoning_tokens=4
     )

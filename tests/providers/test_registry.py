@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from src.domain.errors import InvalidInput, ProviderNotConfigured
 from src.domain.llm import ChatMessage, ChatRequest
+from src.domain.pricing import ModelPrice
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.registry import (
     PROVIDER_ADAPTERS,
@@ -21,6 +23,7 @@ from src.infrastructure.llm_providers.registry import (
     provider_variables,
 )
 from tests.fakes import openai_wire as wire
+from tests.fakes.domain import FixedPrices
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.registered import spec_of
 
@@ -240,3 +243,42 @@ def test_an_entry_naming_something_else_than_an_adapter_is_refused() -> None:
 
     with pytest.raises(TypeError, match="ProviderAdapter"):
         wrong.load()
+
+
+# -- resolving a target -------------------------------------------------------------------------
+
+
+def test_a_bare_model_name_goes_to_the_provider_that_lists_it() -> None:
+    registry = build_provider_registry({}, default_provider="openai")
+
+    assert registry.resolve(None, "claude-sonnet-5-5") == ("anthropic", "claude-sonnet-5-5")
+    assert registry.resolve(None, "gpt-5.4") == ("openai", "gpt-5.4")
+    assert registry.resolve(None, "kimi-k2.5") == ("kimi", "kimi-k2.5")
+
+
+def test_a_named_provider_keeps_the_model_or_gets_its_default() -> None:
+    registry = build_provider_registry({"KIMI_DEFAULT_MODEL": "kimi-k2.5"})
+
+    assert registry.resolve("openai", "claude-sonnet-5-5") == ("openai", "claude-sonnet-5-5")
+    assert registry.resolve("kimi", None) == ("kimi", "kimi-k2.5")
+    assert registry.resolve(None, None) == ("openai", spec_of("openai").default_model)
+    with pytest.raises(InvalidInput):
+        registry.resolve("nope", "m")
+
+
+def test_a_model_only_the_price_book_knows_goes_to_its_provider_never_to_a_free_runtime() -> None:
+    price = ModelPrice(input=Decimal(1), cached_input=Decimal(0), output=Decimal(2))
+    free = ModelPrice(input=Decimal(0), cached_input=Decimal(0), output=Decimal(0))
+    prices = FixedPrices({("mistral", "mistral-tiny-2701"): price, ("ollama", "brand-new"): free})
+    registry = build_provider_registry({}, default_provider="gemini", prices=prices)
+
+    assert registry.resolve(None, "mistral-tiny-2701") == ("mistral", "mistral-tiny-2701")
+    # Unknown to every list and price: the default provider may serve models newer than its list.
+    assert registry.resolve(None, "brand-new") == ("gemini", "brand-new")
+
+
+def test_the_default_provider_wins_a_model_two_providers_list() -> None:
+    registry = build_provider_registry({}, default_provider="ollama")
+    assert registry.resolve(None, "llama3.2") == ("ollama", "llama3.2")
+    shared = spec_of("ollama").models[-1]  # "mistral": an Ollama model, not a Mistral API id
+    assert registry.resolve(None, shared)[0] == "ollama"

@@ -27,6 +27,7 @@ from src.api.errors import (
 )
 from src.api.streaming import open_stream, sse_response
 from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
+from src.domain.targets import parse_target
 from src.domain.turns import Target, TurnCommand, TurnDone, TurnEvent, TurnResult
 from src.models.openai_compat import (
     AssistantMessage,
@@ -71,7 +72,7 @@ async def chat_completions(
         if len(message.text) > limit:
             raise payload_too_large(f"messages[{index}].content", limit, len(message.text))
     catalog = {p.name: p.default_model for p in services.providers.describe()}
-    target = _target(body.model, set(catalog))
+    target = Target(*parse_target(body.model, catalog))
     provider = target.provider or services.providers.default_provider
     label = f"{provider}/{target.model or catalog.get(provider, '')}"
     max_tokens = body.max_completion_tokens or body.max_tokens
@@ -93,15 +94,6 @@ async def chat_completions(
     if result.session_id is not None:
         response.headers["X-Session-Id"] = result.session_id
     return _completion(result)
-
-
-def _target(model: str, providers: set[str]) -> Target:
-    prefix, slash, rest = model.partition("/")
-    if slash and prefix in providers:
-        return Target(prefix, rest or None)
-    if model in providers:
-        return Target(model)
-    return Target(None, model)
 
 
 def _role(role: str) -> ChatRole:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -14,6 +14,7 @@ from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
 from src.domain.llm import TextDelta, ToolCallReady
+from src.domain.targets import parse_target
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
 
@@ -35,7 +36,10 @@ _SSE_DOC = (
 )
 
 
-def turn_command(body: OrchestrateRequest, idempotency_key: str | None) -> TurnCommand:
+def turn_command(
+    body: OrchestrateRequest, idempotency_key: str | None, providers: Collection[str] = ()
+) -> TurnCommand:
+    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks."""
     config = body.agent_config or AgentConfig()
     return TurnCommand(
         message=body.message,
@@ -44,14 +48,9 @@ def turn_command(body: OrchestrateRequest, idempotency_key: str | None) -> TurnC
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         system_prompt=config.system_prompt,
-        fallbacks=tuple(_target(f) for f in config.fallbacks),
+        fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks),
         idempotency_key=idempotency_key,
     )
-
-
-def _target(text: str) -> Target:
-    provider, _, model = text.partition(":")
-    return Target(provider.strip(), model.strip() or None)
 
 
 @router.post(
@@ -72,7 +71,8 @@ async def orchestrate(
     limit = services.config.max_message_chars
     if len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
-    command = turn_command(body, idempotency_key)
+    names = [p.name for p in services.providers.describe()]
+    command = turn_command(body, idempotency_key, names)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

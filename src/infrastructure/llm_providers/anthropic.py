@@ -17,19 +17,22 @@ Quirks handled here:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from typing import Final
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final, cast
 
 import anthropic
 import httpx2
 from anthropic.types import (
     AssistantMessageParam,
+    Message,
     MessageDeltaUsage,
     MessageParam,
     RawContentBlockDeltaEvent,
     RawMessageDeltaEvent,
     RawMessageStartEvent,
     RawMessageStopEvent,
+    RawMessageStreamEvent,
     TextBlock,
     ThinkingBlock,
     Usage,
@@ -37,19 +40,12 @@ from anthropic.types import (
 )
 from anthropic.types import TextDelta as AnthropicTextDelta
 
-from src.domain.errors import ProviderError
-from src.domain.llm import (
-    ChatMessage,
-    ChatRequest,
-    ChatResult,
-    ProviderSpec,
-    StreamEvent,
-    TokenUsage,
-)
+from src.domain import llm
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    UpstreamStatus,
 )
 
 #: Status of each documented error type, for errors that arrive inside a 200 stream.
@@ -64,6 +60,17 @@ _STATUS_OF_ERROR_TYPE: Final = {
     "overloaded_error": 529,
 }
 
+#: Anthropic's stop reasons in the domain's words; ``pause_turn`` (a server tool paused the
+#: turn) has none.
+ANTHROPIC_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
 #: Fields of ``message_delta`` usage that are cumulative and replace ``message_start``'s.
 _CUMULATIVE_USAGE_FIELDS: Final = (
     "input_tokens",
@@ -74,7 +81,7 @@ _CUMULATIVE_USAGE_FIELDS: Final = (
 )
 
 
-def usage_from_anthropic(usage: Usage) -> TokenUsage:
+def usage_from_anthropic(usage: Usage) -> llm.TokenUsage:
     """Anthropic usage in the domain's terms.
 
     Anthropic's ``input_tokens`` counts only the prompt tokens after the last cache
@@ -85,7 +92,7 @@ def usage_from_anthropic(usage: Usage) -> TokenUsage:
     cache_read = usage.cache_read_input_tokens or 0
     cache_write = usage.cache_creation_input_tokens or 0
     details = usage.output_tokens_details
-    return TokenUsage(
+    return llm.TokenUsage(
         input_tokens=usage.input_tokens + cache_read + cache_write,
         output_tokens=usage.output_tokens,
         cached_input_tokens=cache_read,
@@ -104,7 +111,7 @@ def _merged_with(start: Usage, delta: MessageDeltaUsage) -> Usage:
     return start.model_copy(update=update)
 
 
-def _alternating(messages: Iterable[ChatMessage]) -> list[MessageParam]:
+def _alternating(messages: Iterable[llm.ChatMessage]) -> list[MessageParam]:
     """The conversation as Anthropic messages, consecutive same-role messages merged."""
     turns: list[tuple[bool, list[str]]] = []  # (is the assistant's, contents)
     for message in messages:
@@ -122,10 +129,23 @@ def _message_param(is_assistant: bool, content: str) -> MessageParam:
     return UserMessageParam(role="user", content=content)
 
 
-class AnthropicProvider(ProviderAdapter):
+class _AnthropicStream(StreamAssembly):
+    """A stream's assembly, with the usage of ``message_start`` that later events update."""
+
+    start_usage: Usage | None = None
+    stop_reason: str | None = None
+
+
+class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
     """Claude models through ``anthropic.AsyncAnthropic``, with the SDK's retries off."""
 
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+    FINISH_REASONS = ANTHROPIC_FINISH_REASONS
+    # ``httpx2``: transport errors the SDK lets through unwrapped.
+    TIMEOUT_ERRORS = (anthropic.APITimeoutError, httpx2.TimeoutException)
+    CONNECTION_ERRORS = (anthropic.APIConnectionError, httpx2.TransportError)
+    UNREADABLE_ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, ValueError)
+
+    def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._client = anthropic.AsyncAnthropic(
             api_key=config.api_key,
@@ -134,73 +154,68 @@ class AnthropicProvider(ProviderAdapter):
             max_retries=0,
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        try:
-            message = await self._client.messages.create(
-                model=request.model,
-                max_tokens=self.output_ceiling(request),
-                system=request.system_text or anthropic.omit,
-                messages=_alternating(request.conversation),
-            )
-        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._domain_error(exc) from exc
-        texts = [block.text for block in message.content if isinstance(block, TextBlock)]
-        thoughts = [b.thinking for b in message.content if isinstance(b, ThinkingBlock)]
-        return ChatResult(
-            text="".join(texts),
-            model=message.model,
-            usage=usage_from_anthropic(message.usage),
-            finish_reason=message.stop_reason,
-            reasoning_content="".join(thoughts) or None,
-        )
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        reply = StreamAssembly(self.name, request)
-        usage: Usage | None = None
-        stop_reason: str | None = None
-        try:
-            events = await self._client.messages.create(
-                model=request.model,
-                max_tokens=self.output_ceiling(request),
-                system=request.system_text or anthropic.omit,
-                messages=_alternating(request.conversation),
-                stream=True,
-            )
-            async with events:
-                async for event in events:
-                    if isinstance(event, RawMessageStartEvent):
-                        reply.model, usage = event.message.model, event.message.usage
-                    elif isinstance(event, RawContentBlockDeltaEvent) and isinstance(
-                        event.delta, AnthropicTextDelta
-                    ):
-                        if delta := reply.text(event.delta.text):
-                            yield delta
-                    elif isinstance(event, RawMessageDeltaEvent):
-                        stop_reason = event.delta.stop_reason
-                        if usage is not None:
-                            usage = _merged_with(usage, event.usage)
-                    elif isinstance(event, RawMessageStopEvent):
-                        # Only message_stop ends a message; the stop reason came before it.
-                        reply.finish(stop_reason or "end_turn")
-        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._domain_error(exc) from exc
-        reply.usage = usage_from_anthropic(usage) if usage else None
-        yield reply.end()
-
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _domain_error(self, exc: Exception) -> ProviderError:
-        """The one place SDK and transport exceptions become domain errors."""
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            if status < 400:  # an ``error`` event inside a 200 stream
-                status = _STATUS_OF_ERROR_TYPE.get(exc.type or "", 500)
-            return self.error_for_status(
-                status, exc.api_message or exc.type or "no message", exc.response.headers
-            )
-        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return self.timed_out()
-        if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-            return self.unreachable()
-        return self.unreadable()
+    def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
+        return {
+            "model": request.model,
+            "max_tokens": self.output_ceiling(request),
+            "system": request.system_text or anthropic.omit,
+            "messages": _alternating(request.conversation),
+        }
+
+    async def _send(self, params: dict[str, Any]) -> Message:
+        # ``params`` is untyped, so the SDK's overloads cannot tell the return type.
+        return cast(Message, await self._client.messages.create(**params))
+
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[RawMessageStreamEvent]]:
+        stream = await self._client.messages.create(**params, stream=True)
+        return cast(anthropic.AsyncStream[RawMessageStreamEvent], stream)
+
+    def _assembly(self, request: llm.ChatRequest) -> StreamAssembly:
+        return _AnthropicStream(self.name, request, self.FINISH_REASONS)
+
+    def _result(self, request: llm.ChatRequest, response: Message) -> llm.ChatResult:
+        texts = [block.text for block in response.content if isinstance(block, TextBlock)]
+        thoughts = [b.thinking for b in response.content if isinstance(b, ThinkingBlock)]
+        return llm.ChatResult(
+            text="".join(texts),
+            model=response.model,
+            usage=usage_from_anthropic(response.usage),
+            finish_reason=self.finish_reason(response.stop_reason),
+            reasoning_content="".join(thoughts) or None,
+        )
+
+    def _read_chunk(
+        self, reply: StreamAssembly, chunk: RawMessageStreamEvent
+    ) -> Iterator[llm.StreamEvent]:
+        assert isinstance(reply, _AnthropicStream)
+        if isinstance(chunk, RawMessageStartEvent):
+            reply.model, reply.start_usage = chunk.message.model, chunk.message.usage
+        elif isinstance(chunk, RawContentBlockDeltaEvent) and isinstance(
+            chunk.delta, AnthropicTextDelta
+        ):
+            if delta := reply.text(chunk.delta.text):
+                yield delta
+        elif isinstance(chunk, RawMessageDeltaEvent):
+            reply.stop_reason = chunk.delta.stop_reason
+            if reply.start_usage is not None:
+                reply.start_usage = _merged_with(reply.start_usage, chunk.usage)
+        elif isinstance(chunk, RawMessageStopEvent):
+            # Only message_stop ends a message; the stop reason came before it.
+            reply.finish(reply.stop_reason or "end_turn")
+            if reply.start_usage is not None:
+                reply.usage = usage_from_anthropic(reply.start_usage)
+
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        if not isinstance(error, anthropic.APIStatusError):
+            return None
+        status = error.status_code
+        if status < 400:  # an ``error`` event inside a 200 stream
+            status = _STATUS_OF_ERROR_TYPE.get(error.type or "", 500)
+        return UpstreamStatus(
+            status, error.api_message or error.type or "no message", error.response.headers
+        )

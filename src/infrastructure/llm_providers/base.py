@@ -1,12 +1,20 @@
-"""What every provider adapter shares: its configuration, its shape, and one error mapping.
+"""What every provider adapter shares: its configuration, one call template, one error mapping.
 
 An adapter is one module with one public class deriving from ``ProviderAdapter``. It is
 handed its ``ProviderSpec`` (name, default model, known models, key variable), which the
-registry states without importing the SDK, and translates the domain's ``ChatRequest`` to
-its SDK's call, the SDK's response back to a ``ChatResult``, and the SDK's exceptions to
-domain errors through ``error_for_status`` so that every provider fails the same way.
-Retries and the circuit breaker live in ``resilience``; adapters switch their SDK's own
-retries off so the two never multiply.
+registry states without importing the SDK, and fills in the template's hooks:
+
+* ``_params``: the SDK call's arguments, built once for a whole and a streamed call alike;
+* ``_send`` and ``_open_stream``: the SDK call itself, whole or streamed;
+* ``_result`` and ``_read_chunk``: the SDK's response, or each of its stream chunks, in the
+  domain's terms (``ChatResult``, ``StreamEvent``);
+* ``_upstream_status`` and the ``TIMEOUT_ERRORS``/``CONNECTION_ERRORS``/``UNREADABLE_ERRORS``
+  class tuples: how its SDK says an upstream status, a time-out, a dropped connection or a
+  body it could not read. ``_translated_errors`` is the one place they become domain errors,
+  worded by ``error_for_status`` so that every provider fails the same way.
+
+``complete`` and ``stream`` themselves are written once, here. Retries and the circuit breaker
+live in ``resilience``; adapters switch their SDK's own retries off so the two never multiply.
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast, get_args
 
 from src.domain.errors import (
     ProviderAuthError,
@@ -30,17 +40,39 @@ from src.domain.errors import (
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
+    FinishReason,
     ProviderSpec,
     StreamEnd,
     StreamEvent,
     TextDelta,
     TokenUsage,
+    close_stream,
 )
 from src.domain.tokens import estimated_usage
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 # Upstream error text is quoted to clients; long bodies are cut to this many characters.
 MAX_UPSTREAM_MESSAGE = 300
+
+#: The finish reasons a provider may report; the domain's ``interrupted`` is ours alone.
+_PROVIDER_REASONS: Final = frozenset(get_args(FinishReason)) - {"interrupted"}
+
+ResponseT = TypeVar("ResponseT")
+ChunkT = TypeVar("ChunkT")
+
+
+def finish_reason(native: str | None, table: Mapping[str, FinishReason]) -> FinishReason | None:
+    """A provider's finish reason in the domain's words.
+
+    ``table`` holds the provider's own names; a native reason that already is a domain name
+    (``stop``, ``length``, ``tool_calls``, ``content_filter``, OpenAI's words) passes as it is,
+    and anything else (a pause, an unknown new reason) is ``None``: unknown, never guessed.
+    """
+    if not native:
+        return None
+    if native in table:
+        return table[native]
+    return cast(FinishReason, native) if native in _PROVIDER_REASONS else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +85,87 @@ class ProviderConfig:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
 
-class ProviderAdapter(ABC):
-    """Base of the adapters: holds the spec and the config, and builds their domain errors.
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    """What an SDK exception says of an upstream HTTP error, for ``error_for_status``."""
+
+    status: int
+    message: str
+    headers: Mapping[str, str]
+
+
+class StreamAssembly:
+    """Builds a streamed reply as its chunks arrive: the one way every adapter ends a stream.
+
+    A stream is complete only once the provider said how it ended (``finish``). A body that
+    stops before that was cut, and ``end`` refuses to pass its fragment off as the reply.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        request: ChatRequest,
+        reasons: Mapping[str, FinishReason] | None = None,
+    ) -> None:
+        self._provider = provider
+        self._request = request
+        self._reasons = reasons or {}
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self.model = request.model
+        self.usage: TokenUsage | None = None
+        self.finish_reason: FinishReason | None = None
+        self._finished = False
+
+    def text(self, piece: str | None) -> TextDelta | None:
+        """The delta to forward at once, or None for an empty piece."""
+        if not piece:
+            return None
+        self._text.append(piece)
+        return TextDelta(piece)
+
+    def thought(self, piece: str | None) -> None:
+        if piece:
+            self._reasoning.append(piece)
+
+    def finish(self, native: str | None) -> None:
+        """Marks the stream complete once the provider gave its (native) finish reason."""
+        if native:
+            self.finish_reason = finish_reason(native, self._reasons)
+            self._finished = True
+
+    def end(self) -> StreamEnd:
+        if not self._finished:
+            raise ProviderConnectionError(
+                self._provider, f"{self._provider} closed the stream before its end"
+            )
+        reply = "".join(self._text)
+        return StreamEnd(
+            ChatResult(
+                text=reply,
+                model=self.model,
+                usage=self.usage or estimated_usage(self._request, reply),
+                finish_reason=self.finish_reason,
+                reasoning_content="".join(self._reasoning) or None,
+            )
+        )
+
+
+class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
+    """Base of the adapters: the call template, the spec and config, the domain errors.
 
     Each subclass builds one long-lived SDK client in its constructor and closes it in
     ``aclose``. A key is required unless the spec names no key variable (a local runtime);
     without one the SDKs would fall back to reading the process environment themselves.
     """
+
+    #: The provider's own finish reasons that differ from the domain's (OpenAI's) names.
+    FINISH_REASONS: ClassVar[Mapping[str, FinishReason]] = {}
+    TIMEOUT_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
+    CONNECTION_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: Bodies that do not parse or have the wrong shape. ``ValueError`` covers JSON and
+    #: pydantic validation errors, which every SDK lets escape.
+    UNREADABLE_ERRORS: ClassVar[tuple[type[BaseException], ...]] = (ValueError,)
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         if not config.api_key and spec.key_variable is not None:
@@ -75,20 +181,86 @@ class ProviderAdapter(ABC):
     def name(self) -> str:
         return self._spec.name
 
-    @abstractmethod
-    async def complete(self, request: ChatRequest) -> ChatResult: ...
+    # -- the template ----------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        with self._translated_errors():
+            response = await self._send(self._params(request))
+            return self._result(request, response)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        reply = self._assembly(request)
+        with self._translated_errors():
+            async with await self._open_stream(self._params(request)) as chunks:
+                async for chunk in chunks:
+                    for event in self._read_chunk(reply, chunk):
+                        yield event
+        yield reply.end()
 
     @abstractmethod
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
-
-    async def aclose(self) -> None:  # noqa: B027 - adapters without a client have nothing to close
+    async def aclose(self) -> None:
         """Closes the SDK client's connection pool."""
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        """The SDK call's arguments, the same for a whole and a streamed call."""
+
+    @abstractmethod
+    async def _send(self, params: dict[str, Any]) -> ResponseT:
+        """The whole call."""
+
+    @abstractmethod
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[ChunkT]]:
+        """The streamed call, opened: leaving the context releases the response."""
+
+    @abstractmethod
+    def _result(self, request: ChatRequest, response: ResponseT) -> ChatResult: ...
+
+    @abstractmethod
+    def _read_chunk(self, reply: StreamAssembly, chunk: ChunkT) -> Iterable[StreamEvent]:
+        """Adds one chunk to ``reply``; the events to forward now."""
+
+    @abstractmethod
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        """The upstream HTTP error an SDK exception reports, if it reports one."""
+
+    def _assembly(self, request: ChatRequest) -> StreamAssembly:
+        return StreamAssembly(self.name, request, self.FINISH_REASONS)
+
+    # -- helpers for the hooks -------------------------------------------------------------
 
     def output_ceiling(self, request: ChatRequest) -> int:
         """The request's ``max_tokens``, else the configured ceiling, for APIs that need one."""
         return request.max_tokens or self._config.max_output_tokens
 
+    def finish_reason(self, native: str | None) -> FinishReason | None:
+        return finish_reason(native, self.FINISH_REASONS)
+
     # -- domain errors, worded the same for every provider ----------------------------------
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """The one place SDK and transport exceptions become domain errors."""
+        try:
+            yield
+        except ProviderError:
+            raise
+        except Exception as error:
+            if (upstream := self._upstream_status(error)) is not None:
+                raise self.error_for_status(
+                    upstream.status, upstream.message, upstream.headers
+                ) from error
+            if isinstance(error, self.TIMEOUT_ERRORS):
+                raise self.timed_out() from error
+            if isinstance(error, self.CONNECTION_ERRORS):
+                raise self.unreachable() from error
+            if isinstance(error, self.UNREADABLE_ERRORS):
+                raise self.unreadable() from error
+            raise
 
     def timed_out(self) -> ProviderTimeout:
         return ProviderTimeout(self.name, f"{self.name} did not answer in time")
@@ -133,6 +305,16 @@ class ProviderAdapter(ABC):
         )
 
 
+@asynccontextmanager
+async def released(chunks: AsyncIterator[ChunkT]) -> AsyncIterator[AsyncIterator[ChunkT]]:
+    """An SDK stream that is a bare async iterator, as ``_open_stream`` hands it back: closed
+    when the block is left, so an abandoned stream releases its response now, not at GC."""
+    try:
+        yield chunks
+    finally:
+        await close_stream(chunks)
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -151,57 +333,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         if parsed is None:
             return None
         return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
-
-
-class StreamAssembly:
-    """Builds a streamed reply as its chunks arrive: the one way every adapter ends a stream.
-
-    A stream is complete only once the provider said how it ended (``finish``). A body that
-    stops before that was cut, and ``end`` refuses to pass its fragment off as the reply.
-    """
-
-    def __init__(self, provider: str, request: ChatRequest) -> None:
-        self._provider = provider
-        self._request = request
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self.model = request.model
-        self.usage: TokenUsage | None = None
-        self.finish_reason: str | None = None
-        self._finished = False
-
-    def text(self, piece: str | None) -> TextDelta | None:
-        """The delta to forward at once, or None for an empty piece."""
-        if not piece:
-            return None
-        self._text.append(piece)
-        return TextDelta(piece)
-
-    def thought(self, piece: str | None) -> None:
-        if piece:
-            self._reasoning.append(piece)
-
-    def finish(self, reason: str | None) -> None:
-        """Marks the stream complete once the provider gave its finish reason."""
-        if reason:
-            self.finish_reason = reason
-            self._finished = True
-
-    def end(self) -> StreamEnd:
-        if not self._finished:
-            raise ProviderConnectionError(
-                self._provider, f"{self._provider} closed the stream before its end"
-            )
-        reply = "".join(self._text)
-        return StreamEnd(
-            ChatResult(
-                text=reply,
-                model=self.model,
-                usage=self.usage or estimated_usage(self._request, reply),
-                finish_reason=self.finish_reason,
-                reasoning_content="".join(self._reasoning) or None,
-            )
-        )
 
 
 def extra_count(extras: Mapping[str, object], group: str, field: str) -> int:

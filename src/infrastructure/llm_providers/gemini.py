@@ -19,33 +19,47 @@ handled here:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 import httpx2
 from google import genai
 from google.genai import errors, types
 
-from src.domain.errors import ProviderError
-from src.domain.llm import (
-    ChatRequest,
-    ChatResult,
-    ProviderSpec,
-    StreamEvent,
-    TokenUsage,
-)
+from src.domain import llm
 from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    UpstreamStatus,
+    released,
 )
 
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
+#: Gemini's finish reasons in the domain's words. ``FINISH_REASON_UNSPECIFIED``, ``OTHER`` and
+#: ``MALFORMED_FUNCTION_CALL`` have none.
+GEMINI_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    **dict.fromkeys(
+        (
+            "SAFETY",
+            "RECITATION",
+            "LANGUAGE",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+            "IMAGE_SAFETY",
+        ),
+        "content_filter",
+    ),
+}
 
 
-def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> TokenUsage:
+def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> llm.TokenUsage:
     """Gemini usage in the domain's terms.
 
     ``prompt_token_count`` already includes ``cached_content_token_count``; tool results
@@ -55,7 +69,7 @@ def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> Toke
     Gemini bills no per-token cache writes (cache storage is billed by the hour).
     """
     thoughts = usage.thoughts_token_count or 0
-    return TokenUsage(
+    return llm.TokenUsage(
         input_tokens=(usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0),
         output_tokens=(usage.candidates_token_count or 0) + thoughts,
         cached_input_tokens=usage.cached_content_token_count or 0,
@@ -63,7 +77,7 @@ def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> Toke
     )
 
 
-def _contents(request: ChatRequest) -> list[types.ContentDict]:
+def _contents(request: llm.ChatRequest) -> list[types.ContentDict]:
     """The conversation as plain dicts, which the SDK validates once into its models.
 
     Passing ``types.Content`` instances instead costs more, not less: the SDK's models
@@ -86,7 +100,7 @@ def _text_of(response: types.GenerateContentResponse) -> str:
     return "".join(part.text for part in parts if part.text and not part.thought)
 
 
-def _finish_reason(response: types.GenerateContentResponse) -> str | None:
+def _native_finish_reason(response: types.GenerateContentResponse) -> str | None:
     if not response.candidates or response.candidates[0].finish_reason is None:
         return None
     return str(response.candidates[0].finish_reason.value)
@@ -107,10 +121,15 @@ def _retry_delay(details: list[Mapping[str, Any]]) -> str | None:
     return None
 
 
-class GeminiProvider(ProviderAdapter):
+class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.GenerateContentResponse]):
     """Gemini models through ``genai.Client(...).aio``, with the SDK's retries off."""
 
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+    FINISH_REASONS = GEMINI_FINISH_REASONS
+    TIMEOUT_ERRORS = (httpx2.TimeoutException,)
+    CONNECTION_ERRORS = (httpx2.TransportError,)
+    UNREADABLE_ERRORS = (errors.APIError, httpx2.HTTPError, ValueError)
+
+    def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._http = httpx2.AsyncClient(timeout=config.timeout_s)
         self._client = genai.Client(
@@ -124,75 +143,63 @@ class GeminiProvider(ProviderAdapter):
             ),
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        try:
-            response = await self._client.aio.models.generate_content(
-                model=request.model, contents=_contents(request), config=self._config_for(request)
-            )
-        except (errors.APIError, httpx2.HTTPError, ValueError) as exc:
-            raise self._domain_error(exc) from exc
-        text = _text_of(response)
-        usage = response.usage_metadata
-        return ChatResult(
-            text=text,
-            model=response.model_version or request.model,
-            usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
-            finish_reason=_finish_reason(response),
-        )
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        reply = StreamAssembly(self.name, request)
-        usage: types.GenerateContentResponseUsageMetadata | None = None
-        chunks: AsyncIterator[types.GenerateContentResponse] | None = None
-        try:
-            chunks = await self._client.aio.models.generate_content_stream(
-                model=request.model, contents=_contents(request), config=self._config_for(request)
-            )
-            async for chunk in chunks:
-                # Every chunk may repeat the usage so far; the last one is complete.
-                usage = chunk.usage_metadata or usage
-                reply.model = chunk.model_version or reply.model
-                # The last chunk always names why the reply ended.
-                reply.finish(_finish_reason(chunk))
-                if delta := reply.text(_text_of(chunk)):
-                    yield delta
-        except (errors.APIError, httpx2.HTTPError, ValueError) as exc:
-            raise self._domain_error(exc) from exc
-        finally:
-            if isinstance(chunks, AsyncGenerator):  # release the response if abandoned early
-                await chunks.aclose()
-        reply.usage = usage_from_gemini(usage) if usage else None
-        yield reply.end()
-
     async def aclose(self) -> None:
         await self._client.aio.aclose()
         await self._http.aclose()
 
-    def _config_for(self, request: ChatRequest) -> types.GenerateContentConfig:
-        return types.GenerateContentConfig(
-            system_instruction=request.system_text,
-            temperature=request.temperature,
-            max_output_tokens=self.output_ceiling(request),
+    def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
+        return {
+            "model": request.model,
+            "contents": _contents(request),
+            "config": types.GenerateContentConfig(
+                system_instruction=request.system_text,
+                temperature=request.temperature,
+                max_output_tokens=self.output_ceiling(request),
+            ),
+        }
+
+    async def _send(self, params: dict[str, Any]) -> types.GenerateContentResponse:
+        return await self._client.aio.models.generate_content(**params)
+
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[types.GenerateContentResponse]]:
+        return released(await self._client.aio.models.generate_content_stream(**params))
+
+    def _result(
+        self, request: llm.ChatRequest, response: types.GenerateContentResponse
+    ) -> llm.ChatResult:
+        text = _text_of(response)
+        usage = response.usage_metadata
+        return llm.ChatResult(
+            text=text,
+            model=response.model_version or request.model,
+            usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
+            finish_reason=self.finish_reason(_native_finish_reason(response)),
         )
 
-    def _domain_error(self, exc: Exception) -> ProviderError:
-        """The one place SDK and transport exceptions become domain errors."""
-        if isinstance(exc, errors.APIError):
-            details = _error_details(exc)
-            status = exc.code
-            if any(
-                d.get("@type") == _ERROR_INFO and d.get("reason") == "API_KEY_INVALID"
-                for d in details
-            ):
-                status = 401
-            headers = dict(exc.response.headers) if exc.response is not None else {}
-            if "retry-after" not in {k.lower() for k in headers} and (
-                delay := _retry_delay(details)
-            ):
-                headers["retry-after"] = delay
-            return self.error_for_status(status, exc.message or str(exc.status), headers)
-        if isinstance(exc, httpx2.TimeoutException):
-            return self.timed_out()
-        if isinstance(exc, httpx2.TransportError):
-            return self.unreachable()
-        return self.unreadable()
+    def _read_chunk(
+        self, reply: StreamAssembly, chunk: types.GenerateContentResponse
+    ) -> Iterator[llm.StreamEvent]:
+        # Every chunk may repeat the usage so far; the last one is complete.
+        if chunk.usage_metadata:
+            reply.usage = usage_from_gemini(chunk.usage_metadata)
+        reply.model = chunk.model_version or reply.model
+        # The last chunk always names why the reply ended.
+        reply.finish(_native_finish_reason(chunk))
+        if delta := reply.text(_text_of(chunk)):
+            yield delta
+
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        if not isinstance(error, errors.APIError):
+            return None
+        details = _error_details(error)
+        status = error.code
+        if any(
+            d.get("@type") == _ERROR_INFO and d.get("reason") == "API_KEY_INVALID" for d in details
+        ):
+            status = 401
+        headers = dict(error.response.headers) if error.response is not None else {}
+        if "retry-after" not in {k.lower() for k in headers} and (delay := _retry_delay(details)):
+            headers["retry-after"] = delay
+        return UpstreamStatus(status, error.message or str(error.status), headers)

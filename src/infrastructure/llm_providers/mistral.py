@@ -25,9 +25,9 @@ Quirks handled here:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final
 
 import httpx2
 from mistralai.client import Mistral
@@ -35,6 +35,7 @@ from mistralai.client.errors import MistralError, NoResponseError
 from mistralai.client.models import (
     AssistantMessage,
     ChatCompletionResponse,
+    CompletionEvent,
     SystemMessage,
     TextChunk,
     ThinkChunk,
@@ -42,18 +43,12 @@ from mistralai.client.models import (
     UserMessage,
 )
 
-from src.domain.errors import ProviderError
-from src.domain.llm import (
-    ChatRequest,
-    ChatResult,
-    ProviderSpec,
-    StreamEvent,
-    TokenUsage,
-)
+from src.domain import llm
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    UpstreamStatus,
     extra_count,
     positive_count,
 )
@@ -64,8 +59,11 @@ DEFAULT_SERVER_URL = "https://api.mistral.ai"
 #: is most of the SDK's cost of a call; messages that already are models skip that step.
 _MESSAGE = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
 
+#: ``model_length`` is Mistral's context-window limit; its ``error`` reason has no domain name.
+MISTRAL_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {"model_length": "length"}
 
-def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
+
+def usage_from_mistral(usage: UsageInfo) -> llm.TokenUsage:
     """Mistral's usage in the domain's convention (input includes cached reads)."""
     extras = usage.model_extra or {}
     input_tokens = usage.prompt_tokens or 0
@@ -74,7 +72,7 @@ def usage_from_mistral(usage: UsageInfo) -> TokenUsage:
         or positive_count(extras.get("num_cached_tokens"))
         or extra_count(extras, "prompt_token_details", "cached_tokens")
     )
-    return TokenUsage(
+    return llm.TokenUsage(
         input_tokens=input_tokens,
         output_tokens=usage.completion_tokens or 0,
         cached_input_tokens=min(cached, input_tokens),
@@ -96,10 +94,16 @@ def _split_content(content: object) -> tuple[str, str]:
     return "".join(answer), "".join(reasoning)
 
 
-class MistralProvider(ProviderAdapter):
+class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
     """Chat completions over one long-lived ``Mistral`` client, SDK retries off."""
 
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+    FINISH_REASONS = MISTRAL_FINISH_REASONS
+    TIMEOUT_ERRORS = (httpx2.TimeoutException,)
+    CONNECTION_ERRORS = (httpx2.TransportError, NoResponseError)
+    # A ``MistralError`` with a 2xx status: a body that does not parse.
+    UNREADABLE_ERRORS = (MistralError, ValueError)
+
+    def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         # Owned here so ``aclose`` can close it; the SDK only closes clients it created
         # when it is garbage collected.
@@ -112,33 +116,10 @@ class MistralProvider(ProviderAdapter):
             timeout_ms=round(config.timeout_s * 1000),
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        with self._translated_errors():
-            response = await self._client.chat.complete_async(**self._params(request))
-        return self._result(request, response)
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        reply = StreamAssembly(self.name, request)
-        with self._translated_errors():
-            events = await self._client.chat.stream_async(**self._params(request))
-            async with events:
-                async for event in events:
-                    chunk = event.data
-                    reply.model = chunk.model or reply.model
-                    if chunk.usage is not None:
-                        reply.usage = usage_from_mistral(chunk.usage)
-                    for choice in chunk.choices:
-                        reply.finish(choice.finish_reason)
-                        piece, thought = _split_content(choice.delta.content)
-                        reply.thought(thought)
-                        if delta := reply.text(piece):
-                            yield delta
-        yield reply.end()
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
+    def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
         """The call's arguments: every message in order, system messages first as given."""
         params: dict[str, Any] = {
             "model": request.model,
@@ -149,42 +130,50 @@ class MistralProvider(ProviderAdapter):
             params["temperature"] = request.temperature
         return params
 
-    def _result(self, request: ChatRequest, response: ChatCompletionResponse) -> ChatResult:
+    async def _send(self, params: dict[str, Any]) -> ChatCompletionResponse:
+        return await self._client.chat.complete_async(**params)
+
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[CompletionEvent]]:
+        return await self._client.chat.stream_async(**params)
+
+    def _result(self, request: llm.ChatRequest, response: ChatCompletionResponse) -> llm.ChatResult:
         if not response.choices:
             raise self.unreadable("a response without choices")
         choice = response.choices[0]
         reply, reasoning = _split_content(choice.message.content if choice.message else None)
-        return ChatResult(
+        return llm.ChatResult(
             text=reply,
             model=response.model or request.model,
             usage=usage_from_mistral(response.usage),
-            finish_reason=choice.finish_reason,
+            finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=reasoning or None,
         )
 
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """The one place SDK exceptions become domain errors."""
-        try:
-            yield
-        except ProviderError:
-            raise
-        except MistralError as error:
-            if error.status_code < 400:  # a 200 whose body does not parse
-                raise self.unreadable() from error
-            raise self.error_for_status(
-                error.status_code, self._upstream_message(error), dict(error.headers)
-            ) from error
-        except httpx2.TimeoutException as error:
-            raise self.timed_out() from error
-        except (httpx2.TransportError, NoResponseError) as error:
-            raise self.unreachable() from error
+    def _read_chunk(
+        self, reply: StreamAssembly, chunk: CompletionEvent
+    ) -> Iterator[llm.StreamEvent]:
+        data = chunk.data
+        reply.model = data.model or reply.model
+        if data.usage is not None:
+            reply.usage = usage_from_mistral(data.usage)
+        for choice in data.choices:
+            reply.finish(choice.finish_reason)
+            piece, thought = _split_content(choice.delta.content)
+            reply.thought(thought)
+            if delta := reply.text(piece):
+                yield delta
 
-    def _upstream_message(self, error: MistralError) -> str:
-        """The ``message`` of Mistral's error body, for the domain error."""
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        """The status and ``message`` of Mistral's error body."""
+        if not isinstance(error, MistralError) or error.status_code < 400:
+            return None
         try:
             body = json.loads(error.body)
         except ValueError:
             body = None
         message = body.get("message") if isinstance(body, dict) else None
-        return message if isinstance(message, str) and message else f"HTTP {error.status_code}"
+        if not (isinstance(message, str) and message):
+            message = f"HTTP {error.status_code}"
+        return UpstreamStatus(error.status_code, message, error.headers)

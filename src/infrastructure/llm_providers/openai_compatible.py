@@ -30,27 +30,20 @@ Usage quirks, normalized by :func:`usage_from_openai`:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final
 
 import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from src.domain.errors import ProviderError
-from src.domain.llm import (
-    ChatMessage,
-    ChatRequest,
-    ChatResult,
-    ProviderSpec,
-    StreamEvent,
-    TokenUsage,
-)
+from src.domain import llm
 from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    UpstreamStatus,
 )
 
 #: Sent where the runtime needs no key (Ollama ignores it; the SDK refuses an empty one).
@@ -58,11 +51,13 @@ _KEYLESS_PLACEHOLDER = "keyless"
 _PATH = "/chat/completions"
 #: The request options ``chat.completions.create`` passes: authenticate with the API key only.
 _OPTIONS: Final = openai.RequestOptions(security={"bearer_auth": True})
+#: The deprecated ``function_call`` reason is a tool call by its older name.
+OPENAI_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {"function_call": "tool_calls"}
 
 
 def usage_from_openai(
     usage: CompletionUsage, *, reasoning_in_completion: bool = True
-) -> TokenUsage:
+) -> llm.TokenUsage:
     """Provider-reported usage in the domain's convention (input includes cached reads)."""
     extras = usage.model_extra or {}
     hit, miss = extras.get("prompt_cache_hit_tokens"), extras.get("prompt_cache_miss_tokens")
@@ -77,7 +72,7 @@ def usage_from_openai(
     completion_details = usage.completion_tokens_details
     reasoning = (completion_details.reasoning_tokens if completion_details else None) or 0
     output = (usage.completion_tokens or 0) + (0 if reasoning_in_completion else reasoning)
-    return TokenUsage(
+    return llm.TokenUsage(
         input_tokens=input_tokens,
         output_tokens=output,
         cached_input_tokens=cached,
@@ -86,7 +81,7 @@ def usage_from_openai(
     )
 
 
-class OpenAICompatibleProvider(ProviderAdapter):
+class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
     """Chat completions over one long-lived ``AsyncOpenAI`` client, SDK retries off."""
 
     DEFAULT_BASE_URL: ClassVar[str]
@@ -97,7 +92,13 @@ class OpenAICompatibleProvider(ProviderAdapter):
     #: False where ``completion_tokens`` leaves the reasoning tokens out (xAI).
     REASONING_IN_COMPLETION_TOKENS: ClassVar[bool] = True
 
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+    FINISH_REASONS = OPENAI_FINISH_REASONS
+    TIMEOUT_ERRORS = (openai.APITimeoutError,)
+    CONNECTION_ERRORS = (openai.APIConnectionError,)
+    # Bad JSON, a wrong shape, an error event mid-stream.
+    UNREADABLE_ERRORS = (openai.APIError, ValueError)
+
+    def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key or _KEYLESS_PLACEHOLDER,
@@ -106,42 +107,12 @@ class OpenAICompatibleProvider(ProviderAdapter):
             max_retries=0,
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        with self._translated_errors():
-            response = await self._client.post(
-                _PATH, body=self._params(request), cast_to=ChatCompletion, options=_OPTIONS
-            )
-            return self._result(request, response)
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        reply = StreamAssembly(self.name, request)
-        body = {**self._params(request), "stream": True, "stream_options": {"include_usage": True}}
-        with self._translated_errors():
-            chunks = await self._client.post(
-                _PATH,
-                body=body,
-                cast_to=ChatCompletion,
-                options=_OPTIONS,
-                stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
-            )
-            async with chunks:
-                async for chunk in chunks:
-                    reply.model = getattr(chunk, "model", None) or reply.model
-                    reply.usage = self._chunk_usage(chunk) or reply.usage
-                    for choice in getattr(chunk, "choices", None) or ():
-                        reply.finish(choice.finish_reason)
-                        reply.thought(_extra_text(choice.delta, "reasoning_content"))
-                        if delta := reply.text(choice.delta.content):
-                            yield delta
-        yield reply.end()
-
     async def aclose(self) -> None:
         await self._client.close()
 
     # -- request ---------------------------------------------------------------------------
 
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
+    def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
             "messages": [self._message(m) for m in request.messages],
@@ -155,30 +126,57 @@ class OpenAICompatibleProvider(ProviderAdapter):
             params[limit_name] = request.max_tokens
         return params
 
-    def _message(self, message: ChatMessage) -> dict[str, str]:
+    def _message(self, message: llm.ChatMessage) -> dict[str, str]:
         wire = {"role": message.role, "content": message.content}
         if self.SEND_REASONING_BACK and message.role == "assistant" and message.reasoning_content:
             wire["reasoning_content"] = message.reasoning_content
         return wire
 
+    async def _send(self, params: dict[str, Any]) -> ChatCompletion:
+        return await self._client.post(_PATH, body=params, cast_to=ChatCompletion, options=_OPTIONS)
+
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[ChatCompletionChunk]]:
+        body = {**params, "stream": True, "stream_options": {"include_usage": True}}
+        return await self._client.post(
+            _PATH,
+            body=body,
+            cast_to=ChatCompletion,
+            options=_OPTIONS,
+            stream=True,
+            stream_cls=openai.AsyncStream[ChatCompletionChunk],
+        )
+
     # -- response --------------------------------------------------------------------------
 
-    def _result(self, request: ChatRequest, response: object) -> ChatResult:
+    def _result(self, request: llm.ChatRequest, response: ChatCompletion) -> llm.ChatResult:
         choices = getattr(response, "choices", None)
         if not isinstance(response, ChatCompletion) or not choices:
             raise self.unreadable("a response without choices")
         choice = choices[0]
         reply = choice.message.content or ""
         usage = response.usage
-        return ChatResult(
+        return llm.ChatResult(
             text=reply,
             model=response.model or request.model,
             usage=self._usage(usage) if usage else estimated_usage(request, reply),
-            finish_reason=choice.finish_reason,
+            finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=_extra_text(choice.message, "reasoning_content"),
         )
 
-    def _chunk_usage(self, chunk: ChatCompletionChunk) -> TokenUsage | None:
+    def _read_chunk(
+        self, reply: StreamAssembly, chunk: ChatCompletionChunk
+    ) -> Iterator[llm.StreamEvent]:
+        reply.model = getattr(chunk, "model", None) or reply.model
+        reply.usage = self._chunk_usage(chunk) or reply.usage
+        for choice in getattr(chunk, "choices", None) or ():
+            reply.finish(choice.finish_reason)
+            reply.thought(_extra_text(choice.delta, "reasoning_content"))
+            if delta := reply.text(choice.delta.content):
+                yield delta
+
+    def _chunk_usage(self, chunk: ChatCompletionChunk) -> llm.TokenUsage | None:
         if usage := getattr(chunk, "usage", None):
             return self._usage(usage)
         for choice in getattr(chunk, "choices", None) or ():
@@ -187,34 +185,19 @@ class OpenAICompatibleProvider(ProviderAdapter):
                 return self._usage(CompletionUsage.model_validate(raw))
         return None
 
-    def _usage(self, usage: CompletionUsage) -> TokenUsage:
+    def _usage(self, usage: CompletionUsage) -> llm.TokenUsage:
         return usage_from_openai(usage, reasoning_in_completion=self.REASONING_IN_COMPLETION_TOKENS)
 
     # -- errors ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """The one place SDK exceptions become domain errors."""
-        try:
-            yield
-        except ProviderError:
-            raise
-        except openai.APIStatusError as error:
-            raise self.error_for_status(
-                error.status_code, self._upstream_message(error), dict(error.response.headers)
-            ) from error
-        except openai.APITimeoutError as error:
-            raise self.timed_out() from error
-        except openai.APIConnectionError as error:
-            raise self.unreachable() from error
-        except (openai.APIError, ValueError) as error:
-            # Bad JSON, a wrong shape, an error event mid-stream.
-            raise self.unreadable() from error
-
-    def _upstream_message(self, error: openai.APIStatusError) -> str:
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        if not isinstance(error, openai.APIStatusError):
+            return None
         body = error.body
         message = body.get("message") if isinstance(body, Mapping) else None
-        return message if isinstance(message, str) and message else f"HTTP {error.status_code}"
+        if not (isinstance(message, str) and message):
+            message = f"HTTP {error.status_code}"
+        return UpstreamStatus(error.status_code, message, error.response.headers)
 
 
 def _extra_text(model: Any, field: str) -> str | None:

@@ -40,40 +40,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager
+from typing import Any, cast
 
 import dashscope
 import httpx
 import pydantic
 from dashscope.v2 import errors as dashscope_errors
 from dashscope.v2.types.common import Usage
-from dashscope.v2.types.completions import ChatCompletion
+from dashscope.v2.types.completions import ChatCompletion, ChatCompletionChunk
 from dashscope.v2.types.messages import MessageInput
 
-from src.domain.errors import ProviderError
-from src.domain.llm import (
-    ChatRequest,
-    ChatResult,
-    ProviderSpec,
-    StreamEvent,
-    TokenUsage,
-)
+from src.domain import llm
 from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
     StreamAssembly,
+    UpstreamStatus,
     extra_count,
+    released,
 )
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 
 
-def usage_from_dashscope(usage: Usage) -> TokenUsage:
+def usage_from_dashscope(usage: Usage) -> llm.TokenUsage:
     """DashScope's usage in the domain's convention (input includes cached reads)."""
     extras = usage.model_extra or {}
     cached = extra_count(extras, "prompt_tokens_details", "cached_tokens")
-    return TokenUsage(
+    return llm.TokenUsage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=min(cached, usage.input_tokens),
@@ -81,14 +77,21 @@ def usage_from_dashscope(usage: Usage) -> TokenUsage:
     )
 
 
-def _finish_reason(value: str | None) -> str | None:
-    return None if value in (None, "null") else value
-
-
-class QwenProvider(ProviderAdapter):
+class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
     """Native text generation over one long-lived ``dashscope.AsyncClient``, retries off."""
 
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+    # Finish reasons: DashScope uses OpenAI's names, the domain's own.
+    # httpx: read timeouts in the middle of a stream escape the SDK unwrapped.
+    TIMEOUT_ERRORS = (dashscope_errors.APITimeoutError, httpx.TimeoutException)
+    CONNECTION_ERRORS = (dashscope_errors.APIConnectionError, httpx.TransportError)
+    # A failure with neither a status nor a known code; a 200 whose body does not parse.
+    UNREADABLE_ERRORS = (
+        dashscope_errors.DashScopeError,
+        json.JSONDecodeError,
+        pydantic.ValidationError,
+    )
+
+    def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._client = dashscope.AsyncClient(
             api_key=config.api_key,
@@ -98,93 +101,72 @@ class QwenProvider(ProviderAdapter):
             max_retries=0,
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        with self._translated_errors():
-            completion = await self._client.chat.completions.create(
-                model=request.model,
-                messages=self._messages(request),
-                temperature=request.temperature,
-                max_tokens=self.output_ceiling(request),
-            )
-        return self._result(request, completion)
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        reply = StreamAssembly(self.name, request)
-        with self._translated_errors():
-            chunks = await self._client.chat.completions.create(
-                model=request.model,
-                messages=self._messages(request),
-                temperature=request.temperature,
-                max_tokens=self.output_ceiling(request),
-                stream=True,
-            )
-            try:
-                async for chunk in chunks:
-                    if chunk.usage is not None:
-                        reply.usage = usage_from_dashscope(chunk.usage)
-                    for choice in chunk.choices:
-                        reply.finish(_finish_reason(choice.finish_reason))
-                        reply.thought(choice.delta.reasoning_content)
-                        if delta := reply.text(choice.delta.content):
-                            yield delta
-            finally:
-                await chunks.aclose()
-        yield reply.end()
-
-    def _messages(self, request: ChatRequest) -> list[MessageInput]:
+    def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
         """One leading system message (prompt and summary joined), then the conversation."""
         system = request.system_text
         head: list[MessageInput] = [{"role": "system", "content": system}] if system else []
-        return head + [{"role": m.role, "content": m.content} for m in request.conversation]
+        messages = head + [{"role": m.role, "content": m.content} for m in request.conversation]
+        return {
+            "model": request.model,
+            "messages": messages,
+            "temperature": request.temperature,
+            "max_tokens": self.output_ceiling(request),
+        }
 
-    def _result(self, request: ChatRequest, completion: ChatCompletion) -> ChatResult:
-        if not completion.choices:
+    async def _send(self, params: dict[str, Any]) -> ChatCompletion:
+        # ``params`` is untyped, so the SDK's overloads cannot tell the return type.
+        return cast(ChatCompletion, await self._client.chat.completions.create(**params))
+
+    async def _open_stream(
+        self, params: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[ChatCompletionChunk]]:
+        chunks = await self._client.chat.completions.create(**params, stream=True)
+        return released(aiter(chunks))
+
+    def _result(self, request: llm.ChatRequest, response: ChatCompletion) -> llm.ChatResult:
+        if not response.choices:
             raise self.unreadable("a response without choices")
-        choice = completion.choices[0]
+        choice = response.choices[0]
         reply = choice.message.content or ""
-        return ChatResult(
+        return llm.ChatResult(
             text=reply,
             # The native protocol does not echo the model.
-            model=completion.model or request.model,
-            usage=usage_from_dashscope(completion.usage)
-            if completion.usage
+            model=response.model or request.model,
+            usage=usage_from_dashscope(response.usage)
+            if response.usage
             else estimated_usage(request, reply),
-            finish_reason=_finish_reason(choice.finish_reason),
+            finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=choice.message.reasoning_content or None,
         )
 
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """The one place SDK exceptions (and error responses) become domain errors."""
-        try:
-            yield
-        except ProviderError:
-            raise
-        except (dashscope_errors.APITimeoutError, httpx.TimeoutException) as error:
-            # httpx: read timeouts in the middle of a stream escape the SDK unwrapped.
-            raise self.timed_out() from error
-        except (dashscope_errors.APIConnectionError, httpx.TransportError) as error:
-            raise self.unreachable() from error
-        except dashscope_errors.DashScopeError as error:
-            status = _status_of(error)
-            if status is None:
-                raise self.unreadable() from error
-            raise self.error_for_status(
-                status, self._upstream_message(error), dict(error.headers)
-            ) from error
-        except (json.JSONDecodeError, pydantic.ValidationError) as error:
-            # A 200 whose body does not parse.
-            raise self.unreadable() from error
+    def _read_chunk(
+        self, reply: StreamAssembly, chunk: ChatCompletionChunk
+    ) -> Iterator[llm.StreamEvent]:
+        if chunk.usage is not None:
+            reply.usage = usage_from_dashscope(chunk.usage)
+        for choice in chunk.choices:
+            # Unfinished events say ``"finish_reason": "null"``, the string.
+            reply.finish(None if choice.finish_reason == "null" else choice.finish_reason)
+            reply.thought(choice.delta.reasoning_content)
+            if delta := reply.text(choice.delta.content):
+                yield delta
 
-    def _upstream_message(self, error: dashscope_errors.DashScopeError) -> str:
-        """The ``code: message`` DashScope sent, for the domain error."""
-        return f"{error.code}: {error.message}" if error.code else error.message
-
-
-def _status_of(error: dashscope_errors.DashScopeError) -> int | None:
-    """The HTTP status of a failure, or of its ``code`` when it came inside a 200."""
-    if error.status_code is not None and error.status_code >= 400:
-        return error.status_code
-    if isinstance(error, dashscope_errors.APIStatusError):
-        return type(error).status_code
-    return None
+    def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
+        """The status of a failure, or of its ``code`` when it came inside a 200, with the
+        ``code: message`` DashScope sent."""
+        if not isinstance(error, dashscope_errors.DashScopeError) or isinstance(
+            error, dashscope_errors.APIConnectionError
+        ):
+            return None
+        status = error.status_code
+        if status is None or status < 400:
+            if not isinstance(error, dashscope_errors.APIStatusError):
+                return None
+            status = type(error).status_code
+        if status is None:
+            return None
+        message = f"{error.code}: {error.message}" if error.code else error.message
+        return UpstreamStatus(status, message, error.headers)

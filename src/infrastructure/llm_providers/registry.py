@@ -1,13 +1,14 @@
 """The one place providers are registered, and the directory the domain looks them up in.
 
-Each entry of ``PROVIDER_ADAPTERS`` says what a provider is without importing its SDK: its
+``providers.toml`` beside this module lists the providers; each entry of ``PROVIDER_ADAPTERS``,
+read from it, says what a provider is without importing its SDK: its
 ``ProviderSpec`` (name, models, default model, key variable and aliases), its base URL
 variable, and where its adapter class lives (``"module:Class"``). The SDKs are heavy (anthropic
 alone takes 1.6 s and tens of MB to import), so an adapter module, and with it its SDK, is
 imported only when that provider is configured; ``describe`` and ``get`` of an unconfigured
 provider answer from the entry alone. The adapter is handed its spec, with the default model
 already resolved, when it is built, so the entry is the only place a provider's facts are
-written. Adding a provider means one adapter module and one entry here.
+written. Adding a provider means one adapter module and one entry in ``providers.toml``.
 
 ``build_provider_registry`` reads each provider's key (its variable, then its aliases), base
 URL and ``<NAME>_DEFAULT_MODEL`` from the mapping the composition root hands down, builds
@@ -19,11 +20,15 @@ own circuit breaker. A provider without a key is listed but not configured; a ke
 from __future__ import annotations
 
 import importlib
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any, Final
 
 from src.domain.errors import InvalidInput, ProviderNotConfigured
 from src.domain.llm import LLMProvider, ProviderSpec
+from src.domain.ports import PriceBook
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
 
@@ -46,7 +51,7 @@ class ProviderEntry:
         """Configured without a key (local runtimes): then the base URL variable must be set."""
         return self.SPEC.key_variable is None
 
-    def load(self) -> type[ProviderAdapter]:
+    def load(self) -> type[ProviderAdapter[Any, Any]]:
         """The adapter class, importing its module (and so its SDK) now."""
         module_name, _, class_name = self.ADAPTER.partition(":")
         adapter = getattr(importlib.import_module(module_name), class_name, None)
@@ -57,130 +62,27 @@ class ProviderEntry:
 
 _PACKAGE = "src.infrastructure.llm_providers"
 
-PROVIDER_ADAPTERS: tuple[ProviderEntry, ...] = (
-    # Models and prices: https://openai.com/api/pricing/ (as of 2026-06-04).
-    ProviderEntry(
-        f"{_PACKAGE}.openai:OpenAIProvider",
-        SPEC=ProviderSpec(
-            name="openai",
-            default_model="gpt-5.4-mini",
-            models=("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano"),
-            key_variable="OPENAI_API_KEY",
-        ),
-        BASE_URL_VARIABLE="OPENAI_BASE_URL",
-    ),
-    ProviderEntry(
-        f"{_PACKAGE}.anthropic:AnthropicProvider",
-        SPEC=ProviderSpec(
-            name="anthropic",
-            default_model="claude-sonnet-5-5",
-            models=(
-                "claude-sonnet-5-5",
-                "claude-opus-5-5",
-                "claude-haiku-5-5",
-                "claude-fable-5-2",
+
+def _entries(table: Mapping[str, Mapping[str, Any]]) -> tuple[ProviderEntry, ...]:
+    """The entries of ``providers.toml``, each field checked by ``ProviderSpec``'s types."""
+    return tuple(
+        ProviderEntry(
+            f"{_PACKAGE}.{fields['adapter']}",
+            SPEC=ProviderSpec(
+                name=name,
+                default_model=fields["default_model"],
+                models=tuple(fields["models"]),
+                key_variable=fields.get("key_variable"),
+                key_aliases=tuple(fields.get("key_aliases", ())),
             ),
-            key_variable="ANTHROPIC_API_KEY",
-        ),
-        BASE_URL_VARIABLE="ANTHROPIC_BASE_URL",
-    ),
-    ProviderEntry(
-        f"{_PACKAGE}.gemini:GeminiProvider",
-        SPEC=ProviderSpec(
-            name="gemini",
-            default_model="gemini-3.8-flash",
-            models=("gemini-3.8-flash", "gemini-4-argon", "gemini-3.1-flash-lite"),
-            key_variable="GEMINI_API_KEY",
-            key_aliases=("GOOGLE_API_KEY",),
-        ),
-        BASE_URL_VARIABLE="GEMINI_BASE_URL",
-    ),
-    ProviderEntry(
-        f"{_PACKAGE}.mistral:MistralProvider",
-        SPEC=ProviderSpec(
-            name="mistral",
-            default_model="mistral-small-2603",
-            models=(
-                "mistral-large-2512",
-                "mistral-medium-2508",
-                "mistral-small-2603",
-                "magistral-medium-2509",
-                "magistral-small-2509",
-                "ministral-14b-2512",
-                "ministral-8b-2512",
-                "ministral-3b-2512",
-                "codestral-2508",
-                "devstral-2512",
-            ),
-            key_variable="MISTRAL_API_KEY",
-        ),
-        BASE_URL_VARIABLE="MISTRAL_BASE_URL",
-    ),
-    # Models and prices: https://docs.x.ai/docs/models (as of 2026-05-19). The slugs retired
-    # on 2026-05-15 (grok-3, grok-4-0709, grok-4-fast-*, grok-code-fast-1...) still resolve
-    # but are served and billed as grok-4.3, so only grok-4.3 is listed.
-    ProviderEntry(
-        f"{_PACKAGE}.grok:GrokProvider",
-        SPEC=ProviderSpec(
-            name="grok",
-            default_model="grok-4.3",
-            models=("grok-4.3",),
-            key_variable="GROK_API_KEY",
-            key_aliases=("XAI_API_KEY",),
-        ),
-        BASE_URL_VARIABLE="GROK_BASE_URL",
-    ),
-    ProviderEntry(
-        f"{_PACKAGE}.qwen:QwenProvider",
-        SPEC=ProviderSpec(
-            name="qwen",
-            default_model="qwen-plus",
-            models=("qwen-max", "qwen-plus", "qwen-flash", "qwen-turbo"),
-            key_variable="QWEN_API_KEY",
-            key_aliases=("DASHSCOPE_API_KEY",),
-        ),
-        BASE_URL_VARIABLE="QWEN_BASE_URL",
-    ),
-    # Models and prices: https://api-docs.deepseek.com/quick_start/pricing (as of
-    # 2026-10-27). ``deepseek-flash`` is DeepSeek-V4.1-Flash; the legacy names
-    # deepseek-v4-flash, deepseek-chat and deepseek-reasoner are still accepted and billed as
-    # Flash.
-    ProviderEntry(
-        f"{_PACKAGE}.deepseek:DeepSeekProvider",
-        SPEC=ProviderSpec(
-            name="deepseek",
-            default_model="deepseek-flash",
-            models=("deepseek-flash", "deepseek-v4-pro", "deepseek-v4-flash"),
-            key_variable="DEEPSEEK_API_KEY",
-        ),
-        BASE_URL_VARIABLE="DEEPSEEK_BASE_URL",
-    ),
-    # Models and prices: https://platform.moonshot.ai/docs/pricing/chat (as of 2026-05); the
-    # kimi-k2-*-preview, kimi-k2-thinking* and kimi-latest ids were discontinued in 2026.
-    ProviderEntry(
-        f"{_PACKAGE}.kimi:KimiProvider",
-        SPEC=ProviderSpec(
-            name="kimi",
-            default_model="kimi-k2.6",
-            models=("kimi-k2.6", "kimi-k2.5"),
-            key_variable="KIMI_K2_API_KEY",
-            key_aliases=("MOONSHOT_API_KEY",),
-        ),
-        BASE_URL_VARIABLE="KIMI_BASE_URL",
-    ),
-    # Keyless: configured only when OLLAMA_BASE_URL is set, and its models cost nothing
-    # (``prices/ollama.json`` says ``free``). Any pulled model name is passed through; the
-    # list names common ones (https://ollama.com/library).
-    ProviderEntry(
-        f"{_PACKAGE}.ollama:OllamaProvider",
-        SPEC=ProviderSpec(
-            name="ollama",
-            default_model="llama3.2",
-            models=("llama3.2", "qwen3", "gemma3", "mistral"),
-            key_variable=None,
-        ),
-        BASE_URL_VARIABLE="OLLAMA_BASE_URL",
-    ),
+            BASE_URL_VARIABLE=f"{name.upper()}_BASE_URL",
+        )
+        for name, fields in table.items()
+    )
+
+
+PROVIDER_ADAPTERS: Final = _entries(
+    tomllib.loads(resources.files(_PACKAGE).joinpath("providers.toml").read_text("utf-8"))
 )
 
 
@@ -213,9 +115,16 @@ class RegisteredProvider:
 class ProviderRegistry:
     """Finds the configured provider for a name (the domain's ``ProviderDirectory``)."""
 
-    def __init__(self, entries: Iterable[RegisteredProvider], *, default_provider: str) -> None:
+    def __init__(
+        self,
+        entries: Iterable[RegisteredProvider],
+        *,
+        default_provider: str,
+        prices: PriceBook | None = None,
+    ) -> None:
         self._entries = {entry.spec.name: entry for entry in entries}
         self._default = default_provider
+        self._prices = prices
         self._entry(default_provider)
 
     @property
@@ -227,6 +136,28 @@ class ProviderRegistry:
         if entry.provider is None:
             raise ProviderNotConfigured(name, entry.required_variable)
         return entry.provider
+
+    def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """The provider and model that serve a target, without building or calling anything.
+
+        A named provider serves its model, or its default one. A bare model name goes to the
+        first provider (the default provider first, then in registry order) whose model list
+        knows it, else whose prices know it; keyless local runtimes are left out of the price
+        check, since their price file prices every model. A name nobody knows goes to the
+        default provider, which may serve models newer than its list. Raises
+        ``InvalidInput`` for an unknown provider name.
+        """
+        if provider is not None or model is None:
+            spec = self._entry(provider or self._default).spec
+            return spec.name, model or spec.default_model
+        ordered = sorted(self._entries.values(), key=lambda e: e.spec.name != self._default)
+        listed = (e for e in ordered if model in e.spec.models)
+        priced = (e for e in ordered if e.spec.key_variable and self._priced(e.spec.name, model))
+        found = next(listed, None) or next(priced, None)
+        return (found.spec.name if found else self._default), model
+
+    def _priced(self, provider: str, model: str) -> bool:
+        return self._prices is not None and self._prices.price_of(provider, model) is not None
 
     def require_known(self, name: str) -> None:
         """Raises ``InvalidInput`` naming the valid providers when ``name`` is not one."""
@@ -273,10 +204,12 @@ def build_provider_registry(
     retry_base_delay_s: float = 0.5,
     breaker_threshold: int = 5,
     breaker_cooldown_s: float = 30.0,
+    prices: PriceBook | None = None,
 ) -> ProviderRegistry:
     """Every registered provider, configured from ``env`` (never from ``os.environ``).
 
-    Only the configured providers' adapter modules are imported.
+    Only the configured providers' adapter modules are imported. ``prices`` lets ``resolve``
+    route a bare model name that only the price book knows.
     """
     entries = []
     for entry in PROVIDER_ADAPTERS:
@@ -298,7 +231,7 @@ def build_provider_registry(
                 breaker=CircuitBreaker(breaker_threshold, breaker_cooldown_s),
             )
         entries.append(RegisteredProvider(spec, required or "its API key", provider))
-    return ProviderRegistry(entries, default_provider=default_provider)
+    return ProviderRegistry(entries, default_provider=default_provider, prices=prices)
 
 
 def provider_variables() -> list[str]:

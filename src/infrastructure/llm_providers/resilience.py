@@ -28,7 +28,14 @@ from src.domain.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from src.domain.llm import ChatRequest, ChatResult, LLMProvider, ProviderSpec, StreamEvent
+from src.domain.llm import (
+    ChatRequest,
+    ChatResult,
+    LLMProvider,
+    ProviderSpec,
+    StreamEvent,
+    close_stream,
+)
 
 T = TypeVar("T")
 
@@ -146,7 +153,7 @@ class ResilientProvider:
             self.breaker.record(error)
             raise
         finally:
-            await _close(events)
+            await close_stream(events)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -192,17 +199,10 @@ class ResilientProvider:
             name = self.spec.name
             raise ProviderServerError(name, f"{name} ended the stream without a reply") from None
         except BaseException:
-            await _close(events)
+            await close_stream(events)
             raise
         return events, first
 
 
 def _is_transient(error: BaseException) -> bool:
     return isinstance(error, ProviderError) and error.transient
-
-
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
-    """Closes an abandoned stream so its HTTP response is released now, not at GC."""
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
