@@ -13,10 +13,11 @@ from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
-from src.domain.llm import TextDelta, ToolCallReady
+from src.domain.llm import ImagePart, TextDelta, ToolCallReady
 from src.domain.targets import parse_target
-from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
+from src.domain.turns import SessionOpened, Target, ToolResult, TurnCommand, TurnDone, TurnEvent
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
+from src.models.tools import parts_text, parts_to_domain, tool_choice_to_domain
 
 router = APIRouter(tags=["orchestrate"])
 
@@ -41,8 +42,9 @@ def turn_command(
 ) -> TurnCommand:
     """The turn a request asks for; ``providers`` (the provider names) read its fallbacks."""
     config = body.agent_config or AgentConfig()
+    parts = parts_to_domain(body.content_parts)
     return TurnCommand(
-        message=body.message,
+        message=body.message if body.message is not None else parts_text(parts),
         session_id=body.session_id,
         target=Target(config.provider, config.model),
         temperature=config.temperature,
@@ -50,6 +52,11 @@ def turn_command(
         system_prompt=config.system_prompt,
         fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks),
         idempotency_key=idempotency_key,
+        tool_results=tuple(ToolResult(r.tool_call_id, r.content) for r in body.tool_results or ()),
+        parts=parts if any(isinstance(p, ImagePart) for p in parts) else (),
+        tools=tuple(t.to_domain() for t in config.tools or ()),
+        tool_choice=tool_choice_to_domain(config.tool_choice),
+        response_format=config.response_format.to_domain() if config.response_format else None,
     )
 
 
@@ -69,7 +76,7 @@ async def orchestrate(
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
     limit = services.config.max_message_chars
-    if len(body.message) > limit:
+    if body.message is not None and len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
     names = [p.name for p in services.providers.describe()]
     command = turn_command(body, idempotency_key, names)
