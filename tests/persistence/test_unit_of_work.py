@@ -101,19 +101,24 @@ async def test_a_turn_is_written_without_reading_in_one_transaction(
     await database.open()
     uow_factory = SqlUnitOfWorkFactory(database)
     try:
-        session = a_session()
-        async with uow_factory() as uow:
-            await uow.sessions.add(session)
-            await uow.commit()
-        traced.clear()
-        async with uow_factory() as uow:
-            await uow.sessions.update(replace(session, message_count=2))
-            await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
-            await uow.summaries.add(a_summary(session, 1))
-            for kind in ("summary", "turn"):
-                await uow.calls.add(a_call(session.id, kind=kind))
-            await uow.idempotency.add("default", "key-1", "fp", session.id, {})
-            await uow.commit()
+        first, session = a_session(), a_session()
+
+        async def turn(session: Session) -> None:
+            async with uow_factory() as uow:
+                await uow.sessions.add(session)
+                await uow.commit()
+            traced.clear()  # from here on, only the turn's writes
+            async with uow_factory() as uow:
+                await uow.sessions.update(replace(session, message_count=2))
+                await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
+                await uow.summaries.add(a_summary(session, 1))
+                for kind in ("summary", "turn"):
+                    await uow.calls.add(a_call(session.id, kind=kind))
+                await uow.idempotency.add("default", f"key-{session.id}", "fp", session.id, {})
+                await uow.commit()
+
+        await turn(first)  # the driver looks its types up on first use of a statement
+        await turn(session)
         written = list(traced)
         async with uow_factory() as uow:
             stored = await uow.messages.page(session.id, 10, 0)

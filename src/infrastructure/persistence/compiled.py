@@ -66,8 +66,9 @@ class StatementCompiler:
         return compiled
 
     def of(self, statement: Statement) -> CompiledStatement:
-        """For statements built once (module constants): cached by identity."""
-        return self.get(id(statement), lambda: statement)
+        """For statements built once (module constants): cached by the statement itself,
+        which hashes by identity."""
+        return self.get(statement, lambda: statement)
 
     def compile(self, statement: Statement) -> CompiledStatement:
         dialect = self.dialect
