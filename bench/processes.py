@@ -66,6 +66,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) and of its child processes."""
+    task = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(c) for c in task.read_text().split()] if task.exists() else []
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children)
+
+
 class PeakRss:
     """Samples a process's RSS every 100 ms in a thread while the block runs."""
 
@@ -90,7 +99,7 @@ class PeakRss:
         self._thread.join()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the gateway drains, then exits), SIGKILL if it does not exit in time."""
     if process.poll() is not None:
         return
@@ -128,7 +137,7 @@ def fake_upstream(core: int | None) -> Iterator[Upstream]:
             raise RuntimeError("the fake upstream did not start")
         yield Upstream(int(line[1]), command)
     finally:
-        _stop(process)
+        stop(process)
 
 
 def service_environment(upstream: Upstream, port: int, workdir: Path) -> dict[str, str]:
@@ -168,17 +177,19 @@ class Service:
         return sorted(set(found))
 
 
-def _wait_ready(service: Service, started: float) -> float:
-    """Seconds from ``started`` to the first 200 of /api/health/ready."""
+def wait_ready(
+    process: subprocess.Popen[bytes], port: int, path: str, started: float, what: str
+) -> float:
+    """Seconds from ``started`` to the first 200 of ``GET path``."""
     deadline = started + READY_TIMEOUT_S
     while time.perf_counter() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {service.process.returncode}")
+        if process.poll() is not None:
+            raise RuntimeError(f"the {what} exited with {process.returncode}")
         with contextlib.suppress(OSError, http.client.HTTPException):
-            if request(service.port, "GET", "/api/health/ready", timeout_s=1.0)[0] == 200:
+            if request(port, "GET", path, timeout_s=1.0)[0] == 200:
                 return time.perf_counter() - started
         time.sleep(0.01)
-    raise RuntimeError(f"the gateway was not ready within {READY_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"the {what} was not ready within {READY_TIMEOUT_S:.0f} s")
 
 
 @contextlib.contextmanager
@@ -195,7 +206,7 @@ def gateway(upstream: Upstream, core: int | None, workdir: Path) -> Iterator[Ser
         )
     service = Service(process, port, environment["DATABASE_URL"], command, environment, log)
     try:
-        service.ready_after_s = _wait_ready(service, started)
+        service.ready_after_s = wait_ready(process, port, "/api/health/ready", started, "gateway")
         yield service
     finally:
-        _stop(process)
+        stop(process)

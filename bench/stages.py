@@ -13,11 +13,11 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench.drivers import Driver
 from bench.loadgen import Figures, alternate
-from bench.processes import HOST, PeakRss, Service, Upstream, request, rss_mb
+from bench.processes import HOST, PeakRss, Service, Upstream, cpu_seconds, request, rss_mb
 from bench.seed import seed_history
 from src.infrastructure.settings import Settings
 
@@ -100,37 +100,45 @@ class Bench:
     def load(self, connections: int, seconds: int | None = None) -> Figures:
         """The gateway under ``connections`` closed-loop clients, RSS sampled meanwhile."""
         bodies = self.turn_bodies(connections)
-        with PeakRss(self.service.pid) as rss:
+        pid = self.service.pid
+        with PeakRss(pid) as rss:
+            before = cpu_seconds(pid)
             figures = self.driver.run(
                 self.service.port, ORCHESTRATE, bodies, seconds or self.plan.seconds
             )
+            figures = replace(figures, cpu_s=cpu_seconds(pid) - before)
         self.peak_rss_mb = max(self.peak_rss_mb, rss.peak_mb)
-        return _checked(figures, f"gateway, {connections} connection(s)")
+        return checked(figures, f"gateway, {connections} connection(s)")
 
     def direct(self, connections: int) -> Figures:
         bodies = [[DIRECT_BODY]] * connections
         figures = self.driver.run(self.upstream.port, CHAT, bodies, self.plan.seconds)
-        return _checked(figures, f"upstream direct, {connections} connection(s)")
+        return checked(figures, f"upstream direct, {connections} connection(s)")
 
 
 def _turn_body(session_id: str) -> bytes:
     return json.dumps({"message": MESSAGE, "session_id": session_id}).encode()
 
 
-def _checked(figures: Figures, what: str) -> Figures:
+def checked(figures: Figures, what: str) -> Figures:
     """A run is a figure once requests succeeded; failed ones are reported beside it."""
     if figures.requests == 0:
         raise RuntimeError(f"{what}: no request succeeded ({figures.errors} failed)")
     return figures
 
 
-def _failed(*runs: Figures) -> str:
+def failed(*runs: Figures) -> str:
     failed = sum(run.errors for run in runs)
     return f"; **{failed} requests failed**" if failed else ""
 
 
-def _ms(value: float) -> str:
+def ms(value: float) -> str:
     return f"{value:.2f} ms"
+
+
+def cpu_per_turn(figures: Figures) -> str:
+    """CPU per request of the measured process: steadier than throughput on a shared host."""
+    return f"CPU {figures.cpu_ms_per_request:.2f} ms/turn"
 
 
 def startup(bench: Bench, extra_ready_s: Sequence[float]) -> None:
@@ -171,10 +179,10 @@ def overhead(bench: Bench) -> None:
         bench.rows.append(
             Row(
                 f"overhead {name}, 1 connection",
-                _ms(ours - theirs),
-                f"gateway {_ms(ours)} - direct {_ms(theirs)} "
-                f"({served.requests:,} turns, {direct.requests:,} direct)"
-                f"{_failed(served, direct)}",
+                ms(ours - theirs),
+                f"gateway {ms(ours)} - direct {ms(theirs)} "
+                f"({served.requests:,} turns, {direct.requests:,} direct; {cpu_per_turn(served)})"
+                f"{failed(served, direct)}",
                 f"≤ {limit:.0f} ms",
                 ours - theirs <= limit and not served.errors,
             )
@@ -188,8 +196,8 @@ def saturation(bench: Bench, connections: int) -> None:
         Row(
             f"turns/s, {connections} connections, upstream 0 ms",
             f"{served.throughput:,.0f}/s",
-            f"p50 {_ms(served.p50_ms)}, p99 {_ms(served.p99_ms)}; "
-            f"direct {direct.throughput:,.0f}/s{_failed(served, direct)}",
+            f"p50 {ms(served.p50_ms)}, p99 {ms(served.p99_ms)}; "
+            f"{cpu_per_turn(served)}; direct {direct.throughput:,.0f}/s{failed(served, direct)}",
             "≥ 1,000/s",
             served.throughput >= 1000 and not served.errors,
         )
@@ -209,8 +217,8 @@ def slow_upstream(bench: Bench, connections: int, latency_ms: int = 50) -> None:
         Row(
             f"turns/s, {connections} connections, upstream {latency_ms} ms",
             f"{served.throughput:,.0f}/s = {share:.0%} of direct",
-            f"direct {direct.throughput:,.0f}/s; gateway p50 {_ms(served.p50_ms)}, "
-            f"p99 {_ms(served.p99_ms)}{_failed(served, direct)}",
+            f"direct {direct.throughput:,.0f}/s; gateway p50 {ms(served.p50_ms)}, "
+            f"p99 {ms(served.p99_ms)}{failed(served, direct)}",
             "≥ 80 % of direct",
             share >= 0.8 and not served.errors,
         )
@@ -240,15 +248,15 @@ def history_size(bench: Bench) -> None:
     figures = asyncio.run(
         alternate(HOST, bench.service.port, ORCHESTRATE, groups, plan.size_rounds)
     )
-    short, long = (_checked(figures[k], f"{k} sessions") for k in ("small", "large"))
+    short, long = (checked(figures[k], f"{k} sessions") for k in ("small", "large"))
     change = long.p50_ms / short.p50_ms - 1
     bench.rows.append(
         Row(
             f"turn p50, {plan.seeded_messages:,} vs {SMALL_HISTORY} stored messages",
             f"{change:+.1%}",
-            f"{SMALL_HISTORY}: p50 {_ms(short.p50_ms)}, p99 {_ms(short.p99_ms)}; "
-            f"{plan.seeded_messages:,}: p50 {_ms(long.p50_ms)}, p99 {_ms(long.p99_ms)} "
-            f"({short.requests} turns each){_failed(short, long)}",
+            f"{SMALL_HISTORY}: p50 {ms(short.p50_ms)}, p99 {ms(short.p99_ms)}; "
+            f"{plan.seeded_messages:,}: p50 {ms(long.p50_ms)}, p99 {ms(long.p99_ms)} "
+            f"({short.requests} turns each){failed(short, long)}",
             "≤ +10 %",
             change <= 0.10 and not (short.errors or long.errors),
         )

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.drivers import choose_driver
+from bench.litellm import find_litellm, litellm_proxy, side_by_side
 from bench.processes import ROOT, fake_upstream, gateway
 from bench.report import section, table, write_section
 from bench.stages import (
@@ -47,7 +48,7 @@ def cores() -> tuple[int | None, int | None]:
     return allowed[0], allowed[1]
 
 
-def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
+def run(plan: Plan, loadgen: str, litellm: str | None) -> tuple[Bench, list[str]]:
     service_core, load_core = cores()
     if load_core is not None:
         os.sched_setaffinity(0, {load_core})
@@ -75,6 +76,15 @@ def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
             slow_upstream(bench, plan.connections[-1])
             history_size(bench)
             loaded_rss(bench)
+            if litellm is None:
+                bench.notes.append(
+                    "LiteLLM not compared: no `litellm` executable (see bench/litellm.py)."
+                )
+            else:
+                workdir = Path(tmp, "litellm")
+                workdir.mkdir()
+                with litellm_proxy(litellm, upstream, service_core, workdir) as proxy:
+                    side_by_side(bench, proxy, plan.connections[0])
             logged_errors(bench)
             environment = " ".join(
                 f"{k}={shlex.quote(v)}"
@@ -108,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: wrk when installed, else the Python load generator",
     )
     parser.add_argument(
+        "--litellm",
+        help="the litellm executable of a separate environment, to compare with side by side "
+        "(default: litellm on PATH; skipped when there is none)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help=f"document to write the table into (default: {DOC.relative_to(ROOT)} for a full "
@@ -119,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = SMOKE if args.smoke else FULL
     output = args.output or (None if args.smoke else DOC)
     try:
-        bench, commands = run(plan, args.loadgen)
+        bench, commands = run(plan, args.loadgen, find_litellm(args.litellm))
     except RuntimeError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
