@@ -140,8 +140,11 @@ def fake_upstream(core: int | None) -> Iterator[Upstream]:
         stop(process)
 
 
-def service_environment(upstream: Upstream, port: int, workdir: Path) -> dict[str, str]:
-    """Production settings, with only the variables a deployment would set."""
+def service_environment(
+    upstream: Upstream, port: int, workdir: Path, database_url: str | None = None
+) -> dict[str, str]:
+    """Production settings, with only the variables a deployment would set; a new SQLite
+    file in ``workdir`` unless ``database_url`` names another database."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
@@ -150,7 +153,7 @@ def service_environment(upstream: Upstream, port: int, workdir: Path) -> dict[st
         "PORT": str(port),
         "LOG_LEVEL": "warning",
         "ACCESS_LOG": "false",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": upstream.base_url,
         "PROVIDER_MAX_RETRIES": "0",
@@ -193,10 +196,12 @@ def wait_ready(
 
 
 @contextlib.contextmanager
-def gateway(upstream: Upstream, core: int | None, workdir: Path) -> Iterator[Service]:
-    """The gateway on a fresh database in ``workdir``, ready; stopped on leaving."""
+def gateway(
+    upstream: Upstream, core: int | None, workdir: Path, database_url: str | None = None
+) -> Iterator[Service]:
+    """The gateway on a fresh database (in ``workdir`` by default), ready; stopped on leaving."""
     port = free_port()
-    environment = service_environment(upstream, port, workdir)
+    environment = service_environment(upstream, port, workdir, database_url)
     command = pinned(core, [sys.executable, str(ROOT / "main.py")])
     log = workdir / "gateway.log"
     started = time.perf_counter()

@@ -54,13 +54,14 @@ class Plan:
     size_sessions: int  # sessions per history size in the session-size stage
     size_rounds: int
     connections: tuple[int, int] = (16, 128)  # the saturation runs; the second also at 50 ms
+    postgres_connections: tuple[int, int] = (16, 64)
 
 
 FULL = Plan(seconds=8, warmup_seconds=3, startups=3, seeded_messages=10_000, size_sessions=10,
             size_rounds=300)  # fmt: skip
 # Few connections: at 128, a one-second run would end before a single turn had completed.
 SMOKE = Plan(seconds=1, warmup_seconds=1, startups=1, seeded_messages=200, size_sessions=1,
-             size_rounds=5, connections=(2, 4))  # fmt: skip
+             size_rounds=5, connections=(2, 4), postgres_connections=(2, 4))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +73,27 @@ class Row:
     met: bool | None = None  # None: no target for this row
 
 
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """What the issue asks of each database, on one core."""
+
+    overhead_p50_ms: float
+    overhead_p99_ms: float | None
+    turns_per_s: int
+
+
+SQLITE_TARGETS = Targets(overhead_p50_ms=1.5, overhead_p99_ms=5.0, turns_per_s=1000)
+POSTGRES_TARGETS = Targets(overhead_p50_ms=2.5, overhead_p99_ms=None, turns_per_s=800)
+
+
 @dataclass(slots=True)
 class Bench:
     upstream: Upstream
     service: Service
     driver: Driver
     plan: Plan
+    targets: Targets = SQLITE_TARGETS
+    label: str = ""  # before each row's measure, for the runs on another database
     rows: list[Row] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -172,19 +188,20 @@ def warm_up(bench: Bench) -> None:
 def overhead(bench: Bench) -> None:
     direct = bench.direct(1)
     served = bench.load(1)
+    targets = bench.targets
     for name, limit, ours, theirs in (
-        ("p50", 2.0, served.p50_ms, direct.p50_ms),
-        ("p99", 5.0, served.p99_ms, direct.p99_ms),
+        ("p50", targets.overhead_p50_ms, served.p50_ms, direct.p50_ms),
+        ("p99", targets.overhead_p99_ms, served.p99_ms, direct.p99_ms),
     ):
         bench.rows.append(
             Row(
-                f"overhead {name}, 1 connection",
+                f"{bench.label}overhead {name}, 1 connection",
                 ms(ours - theirs),
                 f"gateway {ms(ours)} - direct {ms(theirs)} "
                 f"({served.requests:,} turns, {direct.requests:,} direct; {cpu_per_turn(served)})"
                 f"{failed(served, direct)}",
-                f"≤ {limit:.0f} ms",
-                ours - theirs <= limit and not served.errors,
+                "" if limit is None else f"≤ {limit:g} ms",
+                None if limit is None else ours - theirs <= limit and not served.errors,
             )
         )
 
@@ -192,14 +209,15 @@ def overhead(bench: Bench) -> None:
 def saturation(bench: Bench, connections: int) -> None:
     direct = bench.direct(connections)
     served = bench.load(connections)
+    floor = bench.targets.turns_per_s
     bench.rows.append(
         Row(
-            f"turns/s, {connections} connections, upstream 0 ms",
+            f"{bench.label}turns/s, {connections} connections, upstream 0 ms",
             f"{served.throughput:,.0f}/s",
             f"p50 {ms(served.p50_ms)}, p99 {ms(served.p99_ms)}; "
             f"{cpu_per_turn(served)}; direct {direct.throughput:,.0f}/s{failed(served, direct)}",
-            "≥ 1,000/s",
-            served.throughput >= 1000 and not served.errors,
+            f"≥ {floor:,}/s, no error",
+            served.throughput >= floor and not served.errors,
         )
     )
 
