@@ -64,3 +64,14 @@ async def test_a_sqlite_file_in_a_missing_folder_fails_at_open(tmp_path: Path) -
 def test_an_unsupported_database_is_refused(url: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         database_for(url)
+
+
+async def test_url_query_options_reach_the_driver(postgres_url: str) -> None:
+    """As SQLAlchemy's dialect passes them: ``ssl=disable`` connects, a bad ``ssl`` does not."""
+    for option, ready in (("disable", True), ("nonsense", False)):
+        database = database_for(f"{postgres_url}?ssl={option}")
+        await database.open()
+        try:
+            assert await database.ping() is ready
+        finally:
+            await database.aclose()

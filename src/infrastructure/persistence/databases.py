@@ -29,8 +29,11 @@ def database_for(
             raise ValueError("in-memory SQLite is not supported: give a file path")
         return SqliteDatabase(url.database, trace=trace)
     if backend == "postgresql":
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return PostgresDatabase(dsn, pool_size=pool_size, trace=trace)
+        # Query options (``?ssl=require``) are connection arguments, as SQLAlchemy's asyncpg
+        # dialect passes them.
+        dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+        options = {k: v for k, v in url.query.items() if isinstance(v, str)}
+        return PostgresDatabase(dsn, pool_size=pool_size, trace=trace, connect_args=options)
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )

@@ -65,12 +65,15 @@ class PostgresDatabase:
         *,
         pool_size: int = 10,
         trace: Callable[[str], None] | None = None,
+        connect_args: Mapping[str, Any] | None = None,
     ) -> None:
-        """``dsn`` is a libpq URL (``postgresql://...``); ``trace`` sees every statement sent."""
+        """``dsn`` is a libpq URL (``postgresql://...``), ``connect_args`` more arguments of
+        ``asyncpg.connect``; ``trace`` sees every statement sent."""
         self.compiler = StatementCompiler(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
         self._dsn = dsn
         self._pool_size = pool_size
         self._trace = trace
+        self._connect_args: dict[str, Any] = dict(connect_args or {})
         self._pool: asyncpg.Pool | None = None
 
     async def _setup(self, connection: asyncpg.Connection) -> None:
@@ -90,6 +93,7 @@ class PostgresDatabase:
             reset=_keep_session,
             # Under the idle limits of common proxies and load balancers.
             max_inactive_connection_lifetime=300,
+            **self._connect_args,
         )
 
     async def aclose(self) -> None:
@@ -103,10 +107,11 @@ class PostgresDatabase:
         return self._pool
 
     async def ping(self) -> bool:
-        """Whether ``SELECT 1`` answers in time, for the readiness probe."""
+        """Whether ``SELECT 1`` answers in time, for the readiness probe (a connection
+        option the driver refuses, too, makes the service not ready)."""
         try:
             await self._connections().fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
-        except (OSError, TimeoutError, asyncpg.PostgresError, RuntimeError):
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError):
             return False
         return True
 
