@@ -48,11 +48,17 @@ def insert_statement(
 ) -> sa.Insert:
     """``INSERT`` of ``rows`` rows; row ``i``'s value of column ``c`` binds as ``{prefix}{i}_{c}``
     (a single row binds as ``{prefix}{c}``)."""
+    # Typed binds: past the first row SQLAlchemy does not infer a column's type, and without it
+    # no bind processor (JSON, timestamps) would run for the later rows.
     if rows == 1:
-        return sa.insert(table).values({c: sa.bindparam(f"{prefix}{c}") for c in columns})
+        return sa.insert(table).values({c: _bind(table, c, f"{prefix}{c}") for c in columns})
     return sa.insert(table).values(
-        [{c: sa.bindparam(f"{prefix}{i}_{c}") for c in columns} for i in range(rows)]
+        [{c: _bind(table, c, f"{prefix}{i}_{c}") for c in columns} for i in range(rows)]
     )
+
+
+def _bind(table: sa.Table, column: str, name: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=table.c[column].type)
 
 
 def update_statement(
