@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
+from src.domain.analytics import AnalyticsReader
 from src.domain.memory import MemoryPolicy
 from src.domain.passthrough import Passthrough
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
@@ -84,12 +85,15 @@ def bootstrap(
     locks: SessionLocks | None = None,
     clock: Clock | None = None,
     database_ready: Callable[[], Awaitable[bool]] | None = None,
+    analytics: AnalyticsReader | None = None,
 ) -> Runtime:
     """Builds the services; each keyword, when given, replaces that production adapter."""
     startup: list[Closer] = []
     shutdown: list[Closer] = []
-    if uow is None or locks is None or database_ready is None:
-        uow, locks, database_ready = _sql_persistence(settings, uow, locks, startup, shutdown)
+    if uow is None or locks is None or database_ready is None or analytics is None:
+        uow, locks, database_ready, analytics = _sql_persistence(
+            settings, uow, locks, analytics, startup, shutdown
+        )
     if providers is None:
         registry = _provider_registry(settings, env)
         shutdown.append(registry.aclose)
@@ -124,6 +128,7 @@ def bootstrap(
             cors_origins=tuple(settings.cors_origins),
             access_log=settings.access_log,
         ),
+        analytics=analytics,
     )
     return Runtime(services, settings, startup, shutdown)
 
@@ -138,17 +143,23 @@ def _sql_persistence(
     settings: Settings,
     uow: UnitOfWorkFactory | None,
     locks: SessionLocks | None,
+    analytics: AnalyticsReader | None,
     startup: list[Closer],
     shutdown: list[Closer],
-) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]]]:
-    """The database named by the settings, for whichever of its adapters were not handed in."""
+) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]], AnalyticsReader]:
+    """The database named by the settings, for whichever of its adapters were not handed in.
+
+    Migrations run at start-up only when the unit of work is built here too: a test handing
+    in its own store never migrates the database of the settings.
+    """
+    from src.infrastructure.persistence.analytics import SqlAnalytics
     from src.infrastructure.persistence.engine import create_engine, database_is_reachable
     from src.infrastructure.persistence.locks import session_locks_for
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    if settings.run_migrations_on_start:
+    if uow is None and settings.run_migrations_on_start:
 
         async def migrate() -> None:
             await upgrade_database(settings.database_url)
@@ -163,7 +174,7 @@ def _sql_persistence(
         return await database_is_reachable(engine)
 
     shutdown.append(engine.dispose)
-    return uow or SqlUnitOfWorkFactory(engine), locks, ready
+    return uow or SqlUnitOfWorkFactory(engine), locks, ready, analytics or SqlAnalytics(engine)
 
 
 def _provider_registry(settings: Settings, env: Mapping[str, str]) -> ProviderRegistry:

@@ -11,7 +11,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
-from src.api.routes import health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.routes import (
+    analytics,
+    health,
+    metrics,
+    openai_compat,
+    orchestrate,
+    providers,
+    sessions,
+)
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -40,6 +48,7 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     for router in (
+        analytics.router,  # before sessions: /sessions/export.csv is not a session id
         health.router,
         providers.router,
         sessions.router,

@@ -11,6 +11,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from src.api.errors import draining
+from src.domain.analytics import AnalyticsReader
 from src.domain.passthrough import Passthrough
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
@@ -96,6 +97,7 @@ class Services:
     providers: ProviderCatalog
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig
+    analytics: AnalyticsReader
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
