@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -24,9 +24,12 @@ from src.domain.analytics import AnalyticsReader
 from src.domain.memory import MemoryPolicy
 from src.domain.passthrough import Passthrough
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
-from src.domain.session_manager import SessionManager
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.settings import Settings
+from src.infrastructure.telemetry import ObservedSessionManager, TurnTracer
+
+if TYPE_CHECKING:
+    from src.infrastructure.telemetry_otel import OtelTracing
 
 Closer = Callable[[], Awaitable[Any]]
 
@@ -58,6 +61,8 @@ class Runtime:
     settings: Settings
     startup: list[Closer] = field(default_factory=list)
     shutdown: list[Closer] = field(default_factory=list)
+    #: Applied to the FastAPI application built over these services (HTTP tracing).
+    app_hooks: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
     @asynccontextmanager
     async def lifespan(self, _: FastAPI | None = None) -> AsyncIterator[None]:
@@ -109,7 +114,15 @@ def bootstrap(
         from src.infrastructure.clock import SystemClock
 
         clock = SystemClock()
-    manager = SessionManager(
+    app_hooks: list[Callable[[FastAPI], None]] = []
+    tracer: TurnTracer | None = None
+    if settings.otel_exporter_otlp_endpoint:
+        tracing = _tracing(settings)
+        providers, uow, tracer = tracing.directory(providers), tracing.units(uow), tracing.turns
+        app_hooks.append(tracing.instrument)
+        shutdown.append(tracing.aclose)
+    manager = ObservedSessionManager(
+        tracer=tracer,
         uow=uow,
         providers=providers,
         prices=prices,
@@ -130,13 +143,24 @@ def bootstrap(
         ),
         analytics=analytics,
     )
-    return Runtime(services, settings, startup, shutdown)
+    return Runtime(services, settings, startup, shutdown, app_hooks)
 
 
 def build_app(settings: Settings, env: Mapping[str, str], **overrides: Any) -> FastAPI:
     """The FastAPI application over :func:`bootstrap`'s services."""
     runtime = bootstrap(settings, env, **overrides)
-    return create_app(runtime.services, runtime.lifespan)
+    app = create_app(runtime.services, runtime.lifespan)
+    for hook in runtime.app_hooks:
+        hook(app)
+    return app
+
+
+def _tracing(settings: Settings) -> OtelTracing:
+    """OpenTelemetry, imported here only: with no endpoint set it costs nothing."""
+    from src.infrastructure.telemetry_otel import OtelTracing
+
+    endpoint = settings.otel_exporter_otlp_endpoint or ""
+    return OtelTracing(endpoint, settings.otel_service_name, app_version())
 
 
 def _sql_persistence(

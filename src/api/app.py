@@ -13,12 +13,14 @@ from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
 from src.api.routes import (
     analytics,
+    dashboard,
     health,
     metrics,
     openai_compat,
     orchestrate,
     providers,
     sessions,
+    ws,
 )
 
 DESCRIPTION = """
@@ -54,10 +56,12 @@ def create_app(
         sessions.router,
         orchestrate.router,
         metrics.router,
+        ws.router,
     ):
         app.include_router(router, prefix="/api")
     app.include_router(metrics.prometheus_router)
     app.include_router(openai_compat.router)
+    app.include_router(dashboard.router)
     if services.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
