@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -120,7 +121,7 @@ def test_trail_shows_the_summary_fold_and_each_call(populated: Population) -> No
 
     folds = trail["summaries"]
     assert folds and folds[0]["from_seq"] == 1
-    for earlier, later in zip(folds, folds[1:], strict=False):
+    for earlier, later in itertools.pairwise(folds):
         assert later["from_seq"] == earlier["to_seq"] + 1  # each fold starts where one ended
     kinds = [c["kind"] for c in trail["calls"]]
     assert kinds.count("turn") == 4 and kinds.count("summary") == len(folds)

@@ -110,14 +110,17 @@ const Dash = (() => {
       scale: s.scale || "y",
       points: { show: true, size: 5 },
     })));
-    const axes = [{}, { scale: "y", size: 60 }];
-    if (series.some((s) => s.scale === "y2")) axes.push({ scale: "y2", side: 1, size: 60, grid: { show: false } });
+    const compact = (u, splits) => splits.map((v) => (v === null ? "" : String(Number(v.toPrecision(3)))));
+    const axes = [{}, { scale: "y", size: 60, values: compact }];
+    if (series.some((s) => s.scale === "y2")) axes.push({ scale: "y2", side: 1, size: 60, grid: { show: false }, values: compact });
+    const x = { time: options.time !== false };
+    if (options.range) x.range = options.range;
     const plot = new uPlot({
       width,
       height: 220,
       series: plotted,
       axes,
-      scales: { x: { time: options.time !== false } },
+      scales: { x },
       legend: { show: true },
     }, [xs, ...series.map((s) => s.values)], holder);
     const canvas = holder.querySelector("canvas");

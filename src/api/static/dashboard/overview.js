@@ -4,6 +4,7 @@
 (() => {
   const { api, fetchOk, query, el, fmt, setFigure, chart, aligned, status } = Dash;
   const BUCKETS = { 3600: "minute", 86400: "hour", 604800: "hour", 2592000: "day", all: "day" };
+  const BUCKET_SECONDS = { minute: 60, hour: 3600, day: 86400 };
   const SORT_NAMES = { last_activity: "last activity", tokens: "tokens", cost: "cost" };
   const table = { q: "", provider: "", activeWithin: "all", sort: "last_activity", order: "desc", offset: 0, limit: 25, total: 0 };
 
@@ -26,9 +27,12 @@
     setFigure("fig-error-rate", figures.error_rate, fmt.pct(figures.error_rate));
     setFigure("fig-p50", figures.latency_p50, fmt.seconds(figures.latency_p50));
     setFigure("fig-p95", figures.latency_p95, fmt.seconds(figures.latency_p95));
+    const now = Date.now() / 1000;
+    const width = BUCKET_SECONDS[BUCKETS[period]];
     for (const [id, field] of [["chart-turns", "turns"], ["chart-cost", "cost"], ["chart-latency", "latency_p95"]]) {
       const { xs, lines } = aligned(series.series, field);
-      chart(document.getElementById(id), xs, lines);
+      const start = from ? Date.parse(from) / 1000 : (xs.length ? xs[0] - width : now - width);
+      chart(document.getElementById(id), xs, lines, { range: [start, now + width / 2] });
     }
   }
 

@@ -80,7 +80,7 @@
     chart(document.getElementById("chart-turns"), turns.map((_, i) => i + 1), [
       { label: "Cost in dollars", values: turns.map((c) => c.cost) },
       { label: "Latency (s)", values: turns.map((c) => c.latency), scale: "y2" },
-    ], { time: false, xLabel: "Turn call" });
+    ], { time: false, xLabel: "Turn call", range: [0.5, turns.length + 0.5] });
   }
 
   async function load() {
