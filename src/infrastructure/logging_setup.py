@@ -18,7 +18,7 @@ import contextvars
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 LogFormat = Literal["json", "text"]
 
@@ -83,9 +83,10 @@ class TextFormatter(logging.Formatter):
         return f"{text} {pairs}" if pairs else text
 
 
-def configure_logging(log_format: LogFormat, level: str) -> None:
-    """One handler on the root logger; uvicorn's loggers write through it too."""
-    handler = logging.StreamHandler()
+def configure_logging(log_format: LogFormat, level: str, stream: IO[str] | None = None) -> None:
+    """One handler on the root logger (on stderr unless ``stream``); uvicorn's loggers write
+    through it too."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -68,9 +68,9 @@ def test_a_websocket_turn_equals_the_sse_turn(service: Service, socket: ClientCo
         sse = stream_turn(service, "Explain AI simply", provider=provider)
         frames = ws_turn(socket, "Explain AI simply", provider=provider)
 
-        assert [f["type"] for f in frames][0] == "session"
+        assert frames[0]["type"] == "session"
         assert {f["type"] for f in frames[1:-1]} == {"delta"}
-        assert [e.name for e in sse][0] == "session" and sse[-1].name == "done"
+        assert sse[0].name == "session" and sse[-1].name == "done"
         done = {k: v for k, v in frames[-1].items() if k != "type"}
         assert frames[-1]["type"] == "done"
         assert "".join(f["text"] for f in frames if f["type"] == "delta") == done["response"]
