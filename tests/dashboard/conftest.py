@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.upstream import Reply
-from tests.integration.conftest import Service, Upstreams, serving, upstreams  # noqa: F401
+from tests.integration.conftest import Service, Upstreams, serving, start_service, upstreams  # noqa: F401
 
 #: Summarize early so that four turns fold once (SPEC §4 rules, smaller numbers).
 MEMORY = {"session_summarization_threshold": 4, "session_keep_recent": 2}

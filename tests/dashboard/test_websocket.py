@@ -11,13 +11,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.conftest import (  # noqa: F401
-    Service,
-    StartService,
-    Upstreams,
-    start_service,
-    upstreams,
-)
+from tests.integration.conftest import Service, StartService, Upstreams
 from tests.integration.test_streaming import history, stream_turn
 
 #: Fields that differ between any two turns: ids, clocks and durations.
@@ -25,7 +19,7 @@ VARYING = {"session_id", "timestamp", "execution_time", "request_id"}
 
 
 @pytest.fixture
-def service(start_service: StartService, upstreams: Upstreams) -> Service:  # noqa: F811
+def service(start_service: StartService, upstreams: Upstreams) -> Service:
     return start_service(upstreams.env(("openai", "anthropic")))
 
 
@@ -128,7 +122,7 @@ def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(
 def test_a_provider_failure_mid_turn_is_an_error_frame(
     service: Service,
     socket: ClientConnection,
-    upstreams: Upstreams,  # noqa: F811
+    upstreams: Upstreams,
 ) -> None:
     from tests.fakes.upstream import Reply
 

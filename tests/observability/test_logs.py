@@ -21,7 +21,7 @@ from src.infrastructure.logging_setup import (
     configure_logging,
     unbind_request,
 )
-from tests.integration.conftest import Service, StartService, Upstreams, start_service, upstreams  # noqa: F401
+from tests.integration.conftest import StartService, Upstreams
 from tests.integration.test_streaming import stream_turn
 
 SECRET = "the-launch-code-is-4711"
@@ -53,7 +53,7 @@ def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
 def test_every_line_is_json_and_turn_lines_carry_the_turn(
     log_stream: io.StringIO,
     start_service: StartService,
-    upstreams: Upstreams,  # noqa: F811
+    upstreams: Upstreams,
 ) -> None:
     service = start_service(upstreams.env(("openai",)), access_log=True, log_level="info")
     whole = service.http.post(

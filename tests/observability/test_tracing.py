@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from websockets.sync.client import connect
 
-from tests.integration.conftest import StartService, Upstreams, start_service, upstreams  # noqa: F401
+from tests.integration.conftest import StartService, Upstreams
 from tests.integration.test_streaming import stream_turn
 
 SECRET = "the-launch-code-is-4711"
@@ -91,7 +91,7 @@ def attributes(span: Any) -> dict[str, Any]:
 def test_turns_are_traced_with_genai_attributes_and_no_content(
     receiver: OtlpReceiver,
     start_service: StartService,
-    upstreams: Upstreams,  # noqa: F811
+    upstreams: Upstreams,
 ) -> None:
     service = start_service(
         upstreams.env(("openai", "anthropic")),
