@@ -138,14 +138,16 @@ async def measure(database_url: str) -> list[tuple[str, float]]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", help="a database to use instead of a new SQLite file")
+    parser.add_argument("--no-seed", action="store_true", help="measure the database as it is")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'dashboard.db'}"
         await upgrade_database(url)
-        started = time.perf_counter()
-        await seed(url, args.sessions)
-        print(f"seeded {args.sessions} sessions in {time.perf_counter() - started:.0f} s")
+        if not args.no_seed:
+            started = time.perf_counter()
+            await seed(url, args.sessions)
+            print(f"seeded {args.sessions} sessions in {time.perf_counter() - started:.0f} s")
         print("| read | median ms |\n|---|---:|")
         for name, ms in await measure(url):
             print(f"| {name} | {ms:.1f} |")

@@ -91,17 +91,23 @@ def _key_column(group_by: GroupBy) -> sa.ColumnElement[str]:
 def _scoped(
     statement: sa.Select[Any], owner: str | None, period: Period, join_sessions: bool
 ) -> sa.Select[Any]:
-    """Calls of ``owner`` (every call when None) made within ``period``."""
-    if owner is not None:
-        statement = statement.select_from(
-            PROVIDER_CALLS.join(SESSIONS, SESSIONS.c.id == CALLS.session_id)
-        ).where(SESSIONS.c.owner == owner)
-    elif join_sessions:
+    """Calls of ``owner`` (every call when None) made within ``period``.
+
+    The owner is a correlated ``EXISTS`` on the call's session (one primary-key probe per
+    call), so a bounded period reads the calls through their time index first. As a join,
+    or ``IN (sessions of owner)``, SQLite (which keeps no statistics) walks every session of
+    the owner instead: on a day of a 100,000-session database, 30 ms became 0.5 to 1 s."""
+    if join_sessions:
         statement = statement.select_from(
             PROVIDER_CALLS.outerjoin(SESSIONS, SESSIONS.c.id == CALLS.session_id)
         )
     else:
         statement = statement.select_from(PROVIDER_CALLS)
+    if owner is not None and join_sessions:
+        statement = statement.where(SESSIONS.c.owner == owner)
+    elif owner is not None:
+        owned = sa.exists().where(SESSIONS.c.id == CALLS.session_id, SESSIONS.c.owner == owner)
+        statement = statement.where(owned)
     if period.since is not None:
         statement = statement.where(CALLS.created_at >= period.since)
     if period.until is not None:

@@ -111,7 +111,8 @@ const Dash = (() => {
       points: { show: true, size: 5 },
     })));
     const compact = (u, splits) => splits.map((v) => (v === null ? "" : String(Number(v.toPrecision(3)))));
-    const axes = [{}, { scale: "y", size: 60, values: compact }];
+    const counted = { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (u, splits) => splits.map(String) };
+    const axes = [options.time === false ? counted : {}, { scale: "y", size: 60, values: compact }];
     if (series.some((s) => s.scale === "y2")) axes.push({ scale: "y2", side: 1, size: 60, grid: { show: false }, values: compact });
     const x = { time: options.time !== false };
     if (options.range) x.range = options.range;
