@@ -238,3 +238,39 @@ def test_the_overview_fits_a_phone(browser: object, populated: Population) -> No
         watched.assert_clean()
     finally:
         context.close()
+
+
+def test_a_refused_call_asks_for_a_key_then_sends_it_as_bearer(
+    populated: Population, watched: Watched
+) -> None:
+    """In open mode nothing refuses; here the browser answers 401 in the service's place
+    until a key is sent, as a service with keys would."""
+    page = watched.page
+    sent: list[str | None] = []
+
+    def guard(route: object) -> None:
+        authorization = route.request.headers.get("authorization")  # type: ignore[attr-defined]
+        sent.append(authorization)
+        if authorization != "Bearer key-123":
+            route.fulfill(  # type: ignore[attr-defined]
+                status=401,
+                content_type="application/json",
+                body='{"error": {"code": "unauthorized", "message": "a key is needed", "details": {}}}',
+            )
+        else:
+            route.continue_()  # type: ignore[attr-defined]
+
+    page.route("**/api/**", guard)  # type: ignore[attr-defined]
+    page.goto(f"{populated.service.url}/dashboard")  # type: ignore[attr-defined]
+    prompt = page.get_by_label("API key")  # type: ignore[attr-defined]
+    prompt.wait_for()
+    assert prompt.get_attribute("type") == "password"
+    assert page.locator("#main").is_hidden()  # type: ignore[attr-defined]
+
+    prompt.fill("key-123")
+    page.get_by_role("button", name="Use this key").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("#fig-turns[data-value]")  # type: ignore[attr-defined]
+    assert page.evaluate("sessionStorage.getItem('orchestrator.apiKey')") == "key-123"  # type: ignore[attr-defined]
+    assert sent[-1] == "Bearer key-123"
+    watched.problems = [p for p in watched.problems if "401" not in p]  # the refusals themselves
+    watched.assert_clean()
