@@ -42,15 +42,15 @@ from src.domain.analytics import (
     SessionTrail,
     TurnCall,
 )
-from src.domain.entities import Session, SummaryVersion
+from src.domain.entities import SummaryVersion
 from src.infrastructure.persistence.repositories import from_picodollars
+from src.infrastructure.persistence.session_table import count_of, page_of
 from src.infrastructure.persistence.tables import PROVIDER_CALLS, SESSIONS, SUMMARIES
 
 CALLS = PROVIDER_CALLS.c
 NO_TENANT = "(none)"
 EXPORT_PAGE = 1000
 _FORMATS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
-_GroupKey = tuple[Any, str]
 
 
 class _BucketStart(sa.sql.functions.FunctionElement[Any]):
@@ -213,16 +213,15 @@ class SqlAnalytics:
 
     async def sessions(self, query: SessionQuery) -> tuple[Sequence[SessionTotals], int]:
         async with self._engine.connect() as connection:
-            count = sa.select(sa.func.count()).select_from(SESSIONS).where(*_filters(query))
-            total = int((await connection.execute(count)).scalar_one())
-            page = await _session_page(connection, query, query.limit, query.offset)
+            total = int((await connection.execute(count_of(query))).scalar_one())
+            page = await page_of(connection, query, query.limit, query.offset)
         return page, total
 
     async def export(self, query: SessionQuery) -> AsyncIterator[SessionTotals]:
         offset = 0
         while True:
             async with self._engine.connect() as connection:
-                page = await _session_page(connection, query, EXPORT_PAGE, offset)
+                page = await page_of(connection, query, EXPORT_PAGE, offset)
             for totals in page:
                 yield totals
             if len(page) < EXPORT_PAGE:
@@ -310,140 +309,3 @@ def _ranked_percentiles(
 
     keys = [ranked.c[f"g{i}"] for i in range(len(groups))]
     return sa.select(*keys, percentile(0.5), percentile(0.95))
-
-
-# -- sessions ---------------------------------------------------------------------------------
-
-_SESSION_FIELDS = tuple(SESSIONS.c.keys())
-_TOTALS = (
-    sa.select(
-        CALLS.session_id.label("session_id"),
-        sa.func.sum(CALLS.input_tokens + CALLS.output_tokens).label("tokens"),
-        sa.func.coalesce(sa.func.sum(CALLS.cost), 0).label("cost"),
-        sa.func.count().label("calls"),
-    )
-    .where(CALLS.session_id.is_not(None))
-    .group_by(CALLS.session_id)
-    .subquery("totals")
-)
-
-
-def _filters(query: SessionQuery) -> list[sa.ColumnElement[bool]]:
-    columns = SESSIONS.c
-    conditions: list[sa.ColumnElement[bool]] = []
-    if query.owner is not None:
-        conditions.append(columns.owner == query.owner)
-    if query.search:
-        conditions.append(
-            sa.or_(
-                columns.id.icontains(query.search, autoescape=True),
-                columns.user_id.icontains(query.search, autoescape=True),
-            )
-        )
-    if query.provider:
-        conditions.append(
-            sa.exists().where(CALLS.session_id == columns.id, CALLS.provider == query.provider)
-        )
-    if query.period.since is not None:
-        conditions.append(columns.updated_at >= query.period.since)
-    if query.period.until is not None:
-        conditions.append(columns.updated_at < query.period.until)
-    return conditions
-
-
-def _order(query: SessionQuery) -> list[sa.ColumnElement[Any]]:
-    column: sa.ColumnElement[Any] = {
-        "last_activity": SESSIONS.c.updated_at,
-        "created_at": SESSIONS.c.created_at,
-        "cost": sa.func.coalesce(_TOTALS.c.cost, 0),
-        "tokens": sa.func.coalesce(_TOTALS.c.tokens, 0),
-    }[query.sort]
-    if query.descending:
-        return [column.desc(), SESSIONS.c.id.desc()]
-    return [column.asc(), SESSIONS.c.id.asc()]
-
-
-async def _session_page(
-    connection: AsyncConnection,
-    query: SessionQuery,
-    limit: int,
-    offset: int,
-) -> list[SessionTotals]:
-    """One page with its totals. Ordered by a session column, the page is chosen first and
-    only its calls are summed; ordered by a total, the sums are joined before ordering."""
-    by_total = query.sort in ("cost", "tokens")
-    source = SESSIONS.outerjoin(_TOTALS, _TOTALS.c.session_id == SESSIONS.c.id)
-    statement = (
-        sa.select(SESSIONS, _TOTALS.c.tokens, _TOTALS.c.cost, _TOTALS.c.calls)
-        .select_from(source if by_total else SESSIONS)
-        .where(*_filters(query))
-        .order_by(*_order(query))
-        .limit(limit)
-        .offset(offset)
-    )
-    if not by_total:
-        page = (
-            sa.select(SESSIONS)
-            .where(*_filters(query))
-            .order_by(*_order(query))
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
-        )
-        totals = _session_totals(page.c.id)
-        statement = sa.select(page, totals.c.tokens, totals.c.cost, totals.c.calls).select_from(
-            page.outerjoin(totals, totals.c.session_id == page.c.id)
-        )
-        statement = statement.order_by(*_page_order(query, page))
-    rows = (await connection.execute(statement)).all()
-    ids = [row.id for row in rows]
-    providers = await _providers_of(connection, ids)
-    return [
-        SessionTotals(
-            session=Session(**{name: row._mapping[name] for name in _SESSION_FIELDS}),
-            tokens=int(row.tokens or 0),
-            cost=from_picodollars(row.cost) or Decimal(0),
-            calls=int(row.calls or 0),
-            providers=providers.get(row.id, ()),
-        )
-        for row in rows
-    ]
-
-
-def _session_totals(ids: sa.ColumnElement[Any]) -> sa.Subquery:
-    return (
-        sa.select(
-            CALLS.session_id.label("session_id"),
-            sa.func.sum(CALLS.input_tokens + CALLS.output_tokens).label("tokens"),
-            sa.func.sum(CALLS.cost).label("cost"),
-            sa.func.count().label("calls"),
-        )
-        .where(CALLS.session_id.in_(sa.select(ids)))
-        .group_by(CALLS.session_id)
-        .subquery("page_totals")
-    )
-
-
-def _page_order(query: SessionQuery, page: sa.Subquery) -> list[sa.ColumnElement[Any]]:
-    column = page.c.updated_at if query.sort == "last_activity" else page.c.created_at
-    if query.descending:
-        return [column.desc(), page.c.id.desc()]
-    return [column.asc(), page.c.id.asc()]
-
-
-async def _providers_of(
-    connection: AsyncConnection,
-    ids: list[str],
-) -> dict[str, tuple[str, ...]]:
-    if not ids:
-        return {}
-    statement = (
-        sa.select(CALLS.session_id, CALLS.provider)
-        .where(CALLS.session_id.in_(ids))
-        .distinct()
-        .order_by(CALLS.session_id, CALLS.provider)
-    )
-    found: dict[str, list[str]] = {}
-    for session_id, provider in await connection.execute(statement):
-        found.setdefault(session_id, []).append(provider)
-    return {key: tuple(value) for key, value in found.items()}
