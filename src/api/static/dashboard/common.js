@@ -112,8 +112,8 @@ const Dash = (() => {
     })));
     const compact = (u, splits) => splits.map((v) => (v === null ? "" : String(Number(v.toPrecision(3)))));
     const counted = { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (u, splits) => splits.map(String) };
-    const axes = [options.time === false ? counted : {}, { scale: "y", size: 60, values: compact }];
-    if (series.some((s) => s.scale === "y2")) axes.push({ scale: "y2", side: 1, size: 60, grid: { show: false }, values: compact });
+    const axes = [options.time === false ? counted : {}, { scale: "y", size: 72, values: compact }];
+    if (series.some((s) => s.scale === "y2")) axes.push({ scale: "y2", side: 1, size: 72, grid: { show: false }, values: compact });
     const x = { time: options.time !== false };
     if (options.range) x.range = options.range;
     const plot = new uPlot({
