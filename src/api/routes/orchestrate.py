@@ -60,6 +60,17 @@ def turn_command(
     )
 
 
+def checked_command(
+    body: OrchestrateRequest, services: Services, idempotency_key: str | None
+) -> TurnCommand:
+    """The turn of a request, once its message is known to be within ``MAX_MESSAGE_CHARS``."""
+    limit = services.config.max_message_chars
+    if body.message is not None and len(body.message) > limit:
+        raise payload_too_large("message", limit, len(body.message))
+    names = [p.name for p in services.providers.describe()]
+    return turn_command(body, idempotency_key, names)
+
+
 @router.post(
     "/orchestrate",
     response_model=OrchestrateResponse,
@@ -75,11 +86,7 @@ async def orchestrate(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
-    limit = services.config.max_message_chars
-    if body.message is not None and len(body.message) > limit:
-        raise payload_too_large("message", limit, len(body.message))
-    names = [p.name for p in services.providers.describe()]
-    command = turn_command(body, idempotency_key, names)
+    command = checked_command(body, services, idempotency_key)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():
