@@ -86,10 +86,17 @@ def error_body(error_type: str, text: str) -> dict[str, Any]:
     }
 
 
-def error(error_type: str, text: str, *, headers: dict[str, str] | None = None) -> Reply:
-    """An error reply with the status Anthropic documents for ``error_type``."""
+def error(
+    error_type: str,
+    text: str,
+    *,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
+) -> Reply:
+    """An error reply with the status Anthropic documents for ``error_type`` (or ``status``:
+    a 503 comes from the edge in front of the API, with Anthropic's body shape)."""
     return Reply(
-        status=ERROR_STATUS[error_type],
+        status=status or ERROR_STATUS[error_type],
         body=error_body(error_type, text),
         headers={"request-id": REQUEST_ID, **(headers or {})},
     )

@@ -29,6 +29,7 @@ _ERRORS = {
         "InternalError",
         "An internal error has occured, please try again later or contact service support.",
     ),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
 }
 
 
@@ -114,9 +115,12 @@ def stream_failing_reply(pieces: list[str], status: int) -> Reply:
     return reply
 
 
-def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
-    """DashScope's error body for ``status`` (and Retry-After when given)."""
-    code, message = _ERRORS[status]
+def error_reply(
+    status: int, message: str | None = None, *, retry_after: str | None = None
+) -> Reply:
+    """DashScope's error body for ``status`` (its own ``message`` when given, and Retry-After)."""
+    code, default_message = _ERRORS[status]
+    message = message or default_message
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     return Reply(
         status=status,

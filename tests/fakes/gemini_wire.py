@@ -66,10 +66,18 @@ def response(text: str, *, usage_body: dict[str, Any] | None = None, model: str 
     return Reply(body=_response(text, usage_body or usage(10, 5), "STOP", model))
 
 
-def error(code: int, status: str, text: str, *, details: list[Any] | None = None) -> Reply:
+def error(
+    code: int,
+    status: str,
+    text: str,
+    *,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     return Reply(
         status=code,
         body={"error": {"code": code, "message": text, "status": status, "details": details or []}},
+        headers=headers or {},
     )
 
 

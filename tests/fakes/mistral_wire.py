@@ -118,8 +118,10 @@ def stream_reply(
     return Reply(sse=events, chunk_delay_s=chunk_delay_s)
 
 
-def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
-    """Mistral's error body for ``status`` (and Retry-After when given)."""
+def error_reply(
+    status: int, message: str | None = None, *, retry_after: str | None = None
+) -> Reply:
+    """Mistral's error body for ``status`` (its own ``message`` when given, and Retry-After)."""
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     if status == 401:
         body: dict[str, Any] = {
@@ -127,10 +129,10 @@ def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
             "request_id": "1d9c1a3e2a4b4f6c9b8e7d6c5b4a3f2e",
         }
     else:
-        error_type, code, message = _ERRORS[status]
+        error_type, code, default_message = _ERRORS[status]
         body = {
             "object": "error",
-            "message": message,
+            "message": message or default_message,
             "type": error_type,
             "param": None,
             "code": code,

@@ -147,6 +147,15 @@ def error_reply(
     )
 
 
+def xai_error_reply(status: int, message: str) -> Reply:
+    """xAI's error body, whose ``error`` is the message itself:
+    ``{"code": "Client specified an invalid argument", "error": "..."}``."""
+    return Reply(
+        status=status,
+        body={"code": "Client specified an invalid argument", "error": message},
+    )
+
+
 def malformed_reply() -> Reply:
     """A 200 whose JSON body is cut off."""
     return Reply(raw='{"id": "chatcmpl-test", "choices": [{"message": ')

@@ -143,7 +143,11 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
     # ``httpx2``: transport errors the SDK lets through unwrapped.
     TIMEOUT_ERRORS = (anthropic.APITimeoutError, httpx2.TimeoutException)
     CONNECTION_ERRORS = (anthropic.APIConnectionError, httpx2.TransportError)
-    UNREADABLE_ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, ValueError)
+    UNREADABLE_ERRORS = (
+        anthropic.AnthropicError,
+        httpx2.HTTPError,
+        *ProviderAdapter.UNREADABLE_ERRORS,
+    )
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)

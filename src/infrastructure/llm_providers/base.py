@@ -20,6 +20,7 @@ live in ``resilience``; adapters switch their SDK's own retries off so the two n
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -32,6 +33,7 @@ from src.domain.errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderNotConfigured,
+    ProviderOverloaded,
     ProviderRateLimited,
     ProviderRejectedRequest,
     ProviderServerError,
@@ -51,11 +53,16 @@ from src.domain.llm import (
 from src.domain.tokens import estimated_usage
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
+#: An answer with neither text nor a tool call is a failed call, never a reply to store.
+EMPTY_REPLY = "an empty reply"
 # Upstream error text is quoted to clients; long bodies are cut to this many characters.
 MAX_UPSTREAM_MESSAGE = 300
 
 #: The finish reasons a provider may report; the domain's ``interrupted`` is ours alone.
 _PROVIDER_REASONS: Final = frozenset(get_args(FinishReason)) - {"interrupted"}
+
+#: What reading a body of the wrong shape raises (besides the SDK's own errors).
+SHAPE_ERRORS: Final = (ValueError, AttributeError, TypeError, KeyError, IndexError)
 
 ResponseT = TypeVar("ResponseT")
 ChunkT = TypeVar("ChunkT")
@@ -77,12 +84,38 @@ def finish_reason(native: str | None, table: Mapping[str, FinishReason]) -> Fini
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """Settings one adapter is built with; read once by the composition root."""
+    """Settings one adapter is built with; read once by the composition root.
+
+    ``masked_secrets`` are every configured key (of any provider), masked out of upstream text
+    besides this adapter's own ``api_key``.
+    """
 
     api_key: str | None
     base_url: str | None = None
     timeout_s: float = 60.0
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    masked_secrets: tuple[str, ...] = ()
+
+
+#: What an API key or token looks like, wherever it appears in upstream text: OpenAI-style
+#: ``sk-...`` (Anthropic ``sk-ant-...``, DeepSeek, Moonshot), xAI ``xai-...``, Google
+#: ``AIza...``, a bearer token, and long hex or base64 runs mixing letters and digits.
+_KEY_SHAPES: Final = re.compile(
+    r"(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"
+    r"|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
+    r"|\b[0-9a-fA-F]{32,}\b"
+    r"|(?=[A-Za-z0-9+/_\-]*[0-9])(?=[A-Za-z0-9+/_\-]*[A-Za-z])[A-Za-z0-9+/_\-]{32,}=*"
+)
+MASK = "***"
+
+
+def masked(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with each of ``secrets`` and anything shaped like a key replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return _KEY_SHAPES.sub(MASK, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +173,8 @@ class StreamAssembly:
                 self._provider, f"{self._provider} closed the stream before its end"
             )
         reply = "".join(self._text)
+        if not reply:
+            raise ProviderServerError(self._provider, f"{self._provider} sent {EMPTY_REPLY}")
         return StreamEnd(
             ChatResult(
                 text=reply,
@@ -164,8 +199,10 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     TIMEOUT_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     CONNECTION_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     #: Bodies that do not parse or have the wrong shape. ``ValueError`` covers JSON and
-    #: pydantic validation errors, which every SDK lets escape.
-    UNREADABLE_ERRORS: ClassVar[tuple[type[BaseException], ...]] = (ValueError,)
+    #: pydantic validation errors, which every SDK lets escape; the others are how a body of
+    #: the wrong shape surfaces where it is read, since several SDKs build their response
+    #: models without validating them (``construct``).
+    UNREADABLE_ERRORS: ClassVar[tuple[type[BaseException], ...]] = SHAPE_ERRORS
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         if not config.api_key and spec.key_variable is not None:
@@ -186,7 +223,10 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     async def complete(self, request: ChatRequest) -> ChatResult:
         with self._translated_errors():
             response = await self._send(self._params(request))
-            return self._result(request, response)
+            result = self._result(request, response)
+        if not (result.text or result.tool_calls):
+            raise self.unreadable(EMPTY_REPLY)
+        return result
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         reply = self._assembly(request)
@@ -280,19 +320,22 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     ) -> ProviderError:
         """The domain error for an upstream HTTP status, the same for every provider.
 
-        ``message`` is the provider's own text: our key is masked out of it (some providers echo
-        it back) and it is cut short, since it reaches clients and logs.
+        ``message`` is the provider's own text: keys are masked out of it (some providers echo
+        them back) and it is cut short, since it reaches clients and logs.
         """
         name = self.name
-        if self._config.api_key:
-            message = message.replace(self._config.api_key, "***")
-        message = message[:MAX_UPSTREAM_MESSAGE]
+        secrets = (self._config.api_key, *self._config.masked_secrets)
+        message = masked(message, secrets)[:MAX_UPSTREAM_MESSAGE]
         retry_after = retry_after_seconds(headers or {})
         if status in (401, 403):
             return ProviderAuthError(name, self._spec.key_variable or "its API key", status)
         if status == 429:
             return ProviderRateLimited(
                 name, f"{name} is rate limiting requests", status=status, retry_after=retry_after
+            )
+        if status == 503:
+            return ProviderOverloaded(
+                name, f"{name} is unavailable: {message}", status=status, retry_after=retry_after
             )
         if status in (408, 504):
             return ProviderTimeout(name, f"{name} timed out", status=status)

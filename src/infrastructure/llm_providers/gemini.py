@@ -127,7 +127,7 @@ class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.Genera
     FINISH_REASONS = GEMINI_FINISH_REASONS
     TIMEOUT_ERRORS = (httpx2.TimeoutException,)
     CONNECTION_ERRORS = (httpx2.TransportError,)
-    UNREADABLE_ERRORS = (errors.APIError, httpx2.HTTPError, ValueError)
+    UNREADABLE_ERRORS = (errors.APIError, httpx2.HTTPError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)

@@ -101,7 +101,7 @@ class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
     TIMEOUT_ERRORS = (httpx2.TimeoutException,)
     CONNECTION_ERRORS = (httpx2.TransportError, NoResponseError)
     # A ``MistralError`` with a 2xx status: a body that does not parse.
-    UNREADABLE_ERRORS = (MistralError, ValueError)
+    UNREADABLE_ERRORS = (MistralError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)

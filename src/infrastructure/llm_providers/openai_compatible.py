@@ -96,7 +96,7 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
     TIMEOUT_ERRORS = (openai.APITimeoutError,)
     CONNECTION_ERRORS = (openai.APIConnectionError,)
     # Bad JSON, a wrong shape, an error event mid-stream.
-    UNREADABLE_ERRORS = (openai.APIError, ValueError)
+    UNREADABLE_ERRORS = (openai.APIError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -193,8 +193,10 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         if not isinstance(error, openai.APIStatusError):
             return None
+        # The SDK hands over the body's ``error`` member: OpenAI's is an object with a
+        # ``message``, xAI's is the message itself (``{"code": ..., "error": "..."}``).
         body = error.body
-        message = body.get("message") if isinstance(body, Mapping) else None
+        message = body.get("message") if isinstance(body, Mapping) else body
         if not (isinstance(message, str) and message):
             message = f"HTTP {error.status_code}"
         return UpstreamStatus(error.status_code, message, error.response.headers)

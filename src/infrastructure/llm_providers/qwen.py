@@ -38,14 +38,12 @@ Quirks handled here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import dashscope
 import httpx
-import pydantic
 from dashscope.v2 import errors as dashscope_errors
 from dashscope.v2.types.common import Usage
 from dashscope.v2.types.completions import ChatCompletion, ChatCompletionChunk
@@ -85,11 +83,7 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
     TIMEOUT_ERRORS = (dashscope_errors.APITimeoutError, httpx.TimeoutException)
     CONNECTION_ERRORS = (dashscope_errors.APIConnectionError, httpx.TransportError)
     # A failure with neither a status nor a known code; a 200 whose body does not parse.
-    UNREADABLE_ERRORS = (
-        dashscope_errors.DashScopeError,
-        json.JSONDecodeError,
-        pydantic.ValidationError,
-    )
+    UNREADABLE_ERRORS = (dashscope_errors.DashScopeError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
