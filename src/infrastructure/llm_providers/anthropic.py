@@ -41,10 +41,10 @@ from anthropic.types import (
 from anthropic.types import TextDelta as AnthropicTextDelta
 
 from src.domain import llm
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
 )
 

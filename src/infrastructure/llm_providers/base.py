@@ -26,8 +26,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Generic, TypeVar, cast, get_args
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
+from src.domain.capabilities import require_supported
 from src.domain.errors import (
     ProviderAuthError,
     ProviderConnectionError,
@@ -44,42 +45,25 @@ from src.domain.llm import (
     ChatResult,
     FinishReason,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
-    TokenUsage,
     close_stream,
 )
-from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers.assembly import (
+    EMPTY_REPLY,
+    StreamAssembly,
+    finish_reason,
+    with_call_reason,
+)
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
-#: An answer with neither text nor a tool call is a failed call, never a reply to store.
-EMPTY_REPLY = "an empty reply"
 # Upstream error text is quoted to clients; long bodies are cut to this many characters.
 MAX_UPSTREAM_MESSAGE = 300
-
-#: The finish reasons a provider may report; the domain's ``interrupted`` is ours alone.
-_PROVIDER_REASONS: Final = frozenset(get_args(FinishReason)) - {"interrupted"}
 
 #: What reading a body of the wrong shape raises (besides the SDK's own errors).
 SHAPE_ERRORS: Final = (ValueError, AttributeError, TypeError, KeyError, IndexError)
 
 ResponseT = TypeVar("ResponseT")
 ChunkT = TypeVar("ChunkT")
-
-
-def finish_reason(native: str | None, table: Mapping[str, FinishReason]) -> FinishReason | None:
-    """A provider's finish reason in the domain's words.
-
-    ``table`` holds the provider's own names; a native reason that already is a domain name
-    (``stop``, ``length``, ``tool_calls``, ``content_filter``, OpenAI's words) passes as it is,
-    and anything else (a pause, an unknown new reason) is ``None``: unknown, never guessed.
-    """
-    if not native:
-        return None
-    if native in table:
-        return table[native]
-    return cast(FinishReason, native) if native in _PROVIDER_REASONS else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,65 +111,6 @@ class UpstreamStatus:
     headers: Mapping[str, str]
 
 
-class StreamAssembly:
-    """Builds a streamed reply as its chunks arrive: the one way every adapter ends a stream.
-
-    A stream is complete only once the provider said how it ended (``finish``). A body that
-    stops before that was cut, and ``end`` refuses to pass its fragment off as the reply.
-    """
-
-    def __init__(
-        self,
-        provider: str,
-        request: ChatRequest,
-        reasons: Mapping[str, FinishReason] | None = None,
-    ) -> None:
-        self._provider = provider
-        self._request = request
-        self._reasons = reasons or {}
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self.model = request.model
-        self.usage: TokenUsage | None = None
-        self.finish_reason: FinishReason | None = None
-        self._finished = False
-
-    def text(self, piece: str | None) -> TextDelta | None:
-        """The delta to forward at once, or None for an empty piece."""
-        if not piece:
-            return None
-        self._text.append(piece)
-        return TextDelta(piece)
-
-    def thought(self, piece: str | None) -> None:
-        if piece:
-            self._reasoning.append(piece)
-
-    def finish(self, native: str | None) -> None:
-        """Marks the stream complete once the provider gave its (native) finish reason."""
-        if native:
-            self.finish_reason = finish_reason(native, self._reasons)
-            self._finished = True
-
-    def end(self) -> StreamEnd:
-        if not self._finished:
-            raise ProviderConnectionError(
-                self._provider, f"{self._provider} closed the stream before its end"
-            )
-        reply = "".join(self._text)
-        if not reply:
-            raise ProviderServerError(self._provider, f"{self._provider} sent {EMPTY_REPLY}")
-        return StreamEnd(
-            ChatResult(
-                text=reply,
-                model=self.model,
-                usage=self.usage or estimated_usage(self._request, reply),
-                finish_reason=self.finish_reason,
-                reasoning_content="".join(self._reasoning) or None,
-            )
-        )
-
-
 class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     """Base of the adapters: the call template, the spec and config, the domain errors.
 
@@ -196,6 +121,8 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
 
     #: The provider's own finish reasons that differ from the domain's (OpenAI's) names.
     FINISH_REASONS: ClassVar[Mapping[str, FinishReason]] = {}
+    #: The OpenAI option names (``ProviderSpec.options``) that the SDK calls otherwise.
+    OPTION_NAMES: ClassVar[Mapping[str, str]] = {}
     TIMEOUT_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     CONNECTION_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     #: Bodies that do not parse or have the wrong shape. ``ValueError`` covers JSON and
@@ -221,20 +148,26 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     # -- the template ----------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ChatResult:
+        require_supported(self._spec, request)
+        params = self._params(request)
         with self._translated_errors():
-            response = await self._send(self._params(request))
+            response = await self._send(params)
             result = self._result(request, response)
         if not (result.text or result.tool_calls):
             raise self.unreadable(EMPTY_REPLY)
-        return result
+        return with_call_reason(result)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        require_supported(self._spec, request)
         reply = self._assembly(request)
+        params = self._params(request)
         with self._translated_errors():
-            async with await self._open_stream(self._params(request)) as chunks:
+            async with await self._open_stream(params) as chunks:
                 async for chunk in chunks:
                     for event in self._read_chunk(reply, chunk):
                         yield event
+        for ready in reply.calls_done():
+            yield ready
         yield reply.end()
 
     @abstractmethod
@@ -272,6 +205,11 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
         return StreamAssembly(self.name, request, self.FINISH_REASONS)
 
     # -- helpers for the hooks -------------------------------------------------------------
+
+    def options(self, request: ChatRequest) -> dict[str, Any]:
+        """The request's options under the SDK's names (``OPTION_NAMES``); the spec's
+        ``options`` were checked before, so every one is one the adapter maps."""
+        return {self.OPTION_NAMES.get(k, k): v for k, v in request.options.items()}
 
     def output_ceiling(self, request: ChatRequest) -> int:
         """The request's ``max_tokens``, else the configured ceiling, for APIs that need one."""

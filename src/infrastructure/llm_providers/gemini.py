@@ -29,10 +29,10 @@ from google.genai import errors, types
 
 from src.domain import llm
 from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     released,
 )

@@ -44,10 +44,10 @@ from mistralai.client.models import (
 )
 
 from src.domain import llm
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     extra_count,
     positive_count,

@@ -51,10 +51,10 @@ from dashscope.v2.types.messages import MessageInput
 
 from src.domain import llm
 from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     extra_count,
     released,

@@ -74,6 +74,8 @@ def _entries(table: Mapping[str, Mapping[str, Any]]) -> tuple[ProviderEntry, ...
                 models=tuple(fields["models"]),
                 key_variable=fields.get("key_variable"),
                 key_aliases=tuple(fields.get("key_aliases", ())),
+                capabilities=("chat", "streaming", *fields.get("capabilities", ())),
+                options=frozenset(fields.get("options", ())),
             ),
             BASE_URL_VARIABLE=f"{name.upper()}_BASE_URL",
         )
