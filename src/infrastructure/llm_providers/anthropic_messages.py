@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from src.domain.errors import InvalidInput
 from src.domain.llm import ChatMessage, ChatRequest, ForcedTool, ImagePart, ToolDefinition
-from src.infrastructure.llm_providers.payloads import data_url, json_object
+from src.infrastructure.llm_providers.payloads import data_url, declaration, json_object
 
 #: The forced tool that stands for ``response_format``, unless the format names itself.
 JSON_TOOL: Final = "json_response"
@@ -44,10 +44,13 @@ def tooling(request: ChatRequest, parallel_tool_calls: object) -> dict[str, Any]
         wanted = request.response_format
         schema = dict(wanted.schema) if wanted and wanted.schema else _ANY_OBJECT
         definition = ToolDefinition(name, "Give the answer as this tool's input.", schema)
-        return {"tools": [_tool(definition)], "tool_choice": {"type": "tool", "name": name}}
+        return {
+            "tools": [declaration(definition, "input_schema")],
+            "tool_choice": {"type": "tool", "name": name},
+        }
     params: dict[str, Any] = {}
     if request.tools:
-        params["tools"] = [_tool(t) for t in request.tools]
+        params["tools"] = [declaration(t, "input_schema", _ANY_OBJECT) for t in request.tools]
     choice = _tool_choice(request)
     if parallel_tool_calls is False:
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
@@ -97,16 +100,6 @@ def _image(image: ImagePart) -> dict[str, Any]:
         return {"type": "image", "source": {"type": "url", "url": image.url}}
     media_type, data = inline
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def _tool(definition: ToolDefinition) -> dict[str, Any]:
-    tool: dict[str, Any] = {
-        "name": definition.name,
-        "input_schema": dict(definition.parameters or _ANY_OBJECT),
-    }
-    if definition.description is not None:
-        tool["description"] = definition.description
-    return tool
 
 
 def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:

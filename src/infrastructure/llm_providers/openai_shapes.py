@@ -10,14 +10,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from src.domain.llm import ForcedTool, ResponseFormat, ToolCall, ToolChoice, ToolDefinition
+from src.infrastructure.llm_providers.payloads import declaration
 
 
 def tool(definition: ToolDefinition) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": definition.name}
-    if definition.description is not None:
-        function["description"] = definition.description
-    if definition.parameters is not None:
-        function["parameters"] = dict(definition.parameters)
+    function = declaration(definition, "parameters")
     if definition.strict is not None:
         function["strict"] = definition.strict
     return {"type": "function", "function": function}

@@ -1,7 +1,9 @@
 """Tool arguments, tool results and images in the forms APIs other than OpenAI's take.
 
-Anthropic's ``tool_use.input`` and Gemini's ``functionCall.args``/``functionResponse.response``
-are JSON objects, where the domain keeps the JSON text the model wrote; Anthropic and Gemini
+Every API declares a tool as a name, a description and a schema, under its own key for the
+schema. Anthropic's ``tool_use.input`` and Gemini's ``functionCall.args`` and
+``functionResponse.response`` are JSON objects, where the domain keeps the JSON text the
+model wrote; Anthropic and Gemini
 take an image's bytes apart from its media type, where the domain keeps a data URL.
 """
 
@@ -9,9 +11,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
+from src.domain.llm import ToolDefinition
+
 _DATA_URL: Final = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.S)
+
+
+def declaration(
+    tool: ToolDefinition, schema_key: str, default_schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A function's ``name``, ``description`` and parameter schema under ``schema_key``: the
+    shape every API declares a tool in, under its own name for the schema."""
+    fields: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        fields["description"] = tool.description
+    if (schema := tool.parameters or default_schema) is not None:
+        fields[schema_key] = dict(schema)
+    return fields
 
 
 def json_object(text: str, key: str) -> dict[str, Any]:
