@@ -135,12 +135,7 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
         return params | self.options(request)
 
     def _message(self, message: llm.ChatMessage) -> dict[str, Any]:
-        wire: dict[str, Any] = {"role": message.role, "content": message_content(message)}
-        if message.tool_calls:
-            wire["tool_calls"] = shapes.tool_calls(message.tool_calls)
-            wire["content"] = message.content or None
-        if message.role == "tool":
-            wire["tool_call_id"] = message.tool_call_id
+        wire = shapes.message(message, message_content(message))
         send_reasoning = self.SEND_REASONING_BACK or (
             self.SEND_REASONING_WITH_TOOL_CALLS and bool(message.tool_calls)
         )
@@ -196,12 +191,7 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
             reply.thought(_extra_text(choice.delta, "reasoning_content"))
             if delta := reply.text(choice.delta.content):
                 yield delta
-            for part in choice.delta.tool_calls or ():
-                # A call's fragments come in order; a new index means the last one is whole.
-                yield from reply.calls_done(before=part.index)
-                function = part.function
-                name, arguments = (function.name, function.arguments) if function else (None, None)
-                reply.call_part(part.index, part.id, name, arguments)
+            yield from shapes.read_fragments(reply, choice.delta.tool_calls or ())
 
     def _chunk_usage(self, chunk: ChatCompletionChunk) -> llm.TokenUsage | None:
         if usage := getattr(chunk, "usage", None):

@@ -6,10 +6,19 @@ are written once here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
-from src.domain.llm import ForcedTool, ResponseFormat, ToolCall, ToolChoice, ToolDefinition
+from src.domain.llm import (
+    ChatMessage,
+    ForcedTool,
+    ResponseFormat,
+    ToolCall,
+    ToolCallReady,
+    ToolChoice,
+    ToolDefinition,
+)
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.payloads import declaration
 
 
@@ -58,3 +67,47 @@ def tooling(
     if wanted is not None:
         params["response_format"] = response_format(wanted)
     return params
+
+
+def message(message: ChatMessage, content: object) -> dict[str, Any]:
+    """A message in OpenAI's shape: an assistant's ``tool_calls`` (its content then null when
+    empty), a tool result's ``tool_call_id``."""
+    wire: dict[str, Any] = {"role": message.role, "content": content}
+    if message.tool_calls:
+        wire["tool_calls"] = tool_calls(message.tool_calls)
+        wire["content"] = content or None
+    if message.role == "tool":
+        wire["tool_call_id"] = message.tool_call_id
+    return wire
+
+
+class _Function(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def arguments(self) -> str | None: ...
+
+
+class CallFragment(Protocol):
+    """A ``delta.tool_calls`` item, as each SDK types it."""
+
+    @property
+    def index(self) -> int | None: ...
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def function(self) -> _Function | None: ...
+
+
+def read_fragments(reply: StreamAssembly, parts: Iterable[CallFragment]) -> Iterator[ToolCallReady]:
+    """Adds streamed call fragments to ``reply``: a call's fragments come in order, so a new
+    index means the calls before it are whole, and those are returned."""
+    for position, part in enumerate(parts):
+        index = part.index if part.index is not None else position
+        yield from reply.calls_done(before=index)
+        function = part.function
+        name, arguments = (function.name, function.arguments) if function else (None, None)
+        reply.call_part(index, part.id, name, arguments)
