@@ -8,6 +8,7 @@ stall).
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +25,7 @@ from src.domain.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from src.domain.llm import StreamEnd, StreamEvent, TextDelta
+from src.domain.llm import ChatRequest, StreamEnd, StreamEvent, TextDelta, ToolDefinition
 from src.infrastructure.llm_providers.base import ProviderAdapter
 from src.infrastructure.llm_providers.resilience import ResilientProvider
 from tests.fakes.upstream import FakeUpstream, Reply
@@ -227,6 +228,45 @@ async def test_a_hanging_provider_fails_within_one_deadline_retries_included(
 
     assert time.monotonic() - started < 1.1  # not 3 attempts x 0.4 s
     assert len(fake.received) <= 2
+
+
+#: A value for every option any provider declares, each one findable in a request body, and
+#: the name(s) it may travel under.
+OPTION_VALUES: dict[str, tuple[object, tuple[str, ...]]] = {
+    "stop": (["ZZSTOP"], ("ZZSTOP",)),
+    "top_p": (0.123, ("0.123",)),
+    "seed": (4242, ("4242",)),
+    "user": ("user-4242", ("user-4242",)),
+    "presence_penalty": (0.31, ("0.31",)),
+    "frequency_penalty": (0.32, ("0.32",)),
+    "parallel_tool_calls": (False, ("parallel_tool_calls", "disable_parallel_tool_use")),
+    "logprobs": (True, ("logprobs", "responseLogprobs")),
+    "top_logprobs": (17, ("17",)),
+    "logit_bias": ({"1234": -5}, ('"1234"',)),
+    "reasoning_effort": ("minimal", ("minimal",)),
+    "service_tier": ("flex", ("flex",)),
+}
+
+
+async def test_every_declared_option_reaches_the_provider(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    declared = wire.entry.SPEC.options
+    assert declared <= set(OPTION_VALUES)
+    fake.enqueue(wire.reply("ok"))
+    base = wire.request()
+    request = ChatRequest(
+        base.model,
+        base.messages,
+        tools=(ToolDefinition("noop", "Does nothing.", {"type": "object"}),),
+        options={name: OPTION_VALUES[name][0] for name in declared},
+    )
+
+    await make().complete(request)
+
+    sent = json.dumps(fake.last.json)
+    missing = [n for n in declared if not any(s in sent for s in OPTION_VALUES[n][1])]
+    assert missing == []
 
 
 async def test_refused_connection_is_a_transient_connection_error_at_once(wire: Wire) -> None:

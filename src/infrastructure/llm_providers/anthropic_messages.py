@@ -52,7 +52,7 @@ def tooling(request: ChatRequest, parallel_tool_calls: object) -> dict[str, Any]
     if request.tools:
         params["tools"] = [declaration(t, "input_schema", _ANY_OBJECT) for t in request.tools]
     choice = _tool_choice(request)
-    if parallel_tool_calls is False:
+    if parallel_tool_calls is False and request.tools:
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice is not None:
         params["tool_choice"] = choice
