@@ -115,3 +115,20 @@ def test_each_providers_finish_reasons_become_the_domains(
         "mistral": mistral.MISTRAL_FINISH_REASONS,
     }
     assert finish_reason(native, tables[table]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"temp_c": 18}', {"temp_c": 18}),
+        ("", {}),
+        ("18 degrees and sunny", {"result": "18 degrees and sunny"}),
+        ("[1, 2]", {"result": [1, 2]}),
+    ],
+)
+def test_tool_text_becomes_the_json_object_gemini_and_anthropic_take(
+    text: str, expected: dict[str, object]
+) -> None:
+    from src.infrastructure.llm_providers.payloads import json_object
+
+    assert json_object(text, "result") == expected

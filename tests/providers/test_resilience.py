@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -316,3 +317,22 @@ async def test_the_deadline_bounds_backoff_too_and_keeps_the_last_real_error() -
 
     assert time.monotonic() - started < 0.5  # no 5 s wait past the 1 s deadline
     assert inner.calls == 1
+
+
+async def test_a_provider_hanging_past_the_deadline_fails_with_a_timeout_at_the_deadline() -> None:
+    class Hanging(Scripted):
+        async def complete(self, request: ChatRequest) -> ChatResult:
+            self.calls += 1
+            await asyncio.sleep(30)
+            return OK
+
+    inner = Hanging()
+    provider = wrap(inner, deadline_s=0.2)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"within 0\.2s"):
+        await provider.complete(REQUEST)
+
+    assert time.monotonic() - started < 1.0
+    assert inner.calls == 1
+    assert provider.breaker.state is BreakerState.CLOSED  # one outage, below the threshold
