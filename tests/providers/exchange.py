@@ -6,7 +6,18 @@ answer; both results come back; the model then answers in text.
 
 from __future__ import annotations
 
-from src.domain.llm import ChatMessage, ChatRequest, ToolCall, ToolDefinition
+from collections.abc import Iterable
+
+from src.domain.llm import (
+    ChatMessage,
+    ChatRequest,
+    ImagePart,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolDefinition,
+)
 
 WEATHER_SCHEMA = {
     "type": "object",
@@ -23,6 +34,28 @@ RESULTS = (
     ChatMessage("tool", '{"temp_c": 24}', tool_call_id=ROME.id, name=ROME.name),
 )
 SYSTEM = ChatMessage("system", "You are terse.")
+#: The follow-up's answer, as a stream sends it.
+ANSWER_PIECES = ["Paris 18°C, ", "Rome 24°C."]
+ANSWER = "".join(ANSWER_PIECES)
+#: ``WEATHER`` as OpenAI, Mistral and DashScope take it.
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather of a city.",
+            "parameters": WEATHER_SCHEMA,
+        },
+    }
+]
+DATA_URL = "data:image/png;base64,iVBORw0KGgo="
+IMAGE_URL = "https://example.com/cat.jpg"
+#: A question about two images: one inline, one by URL.
+PICTURE = ChatMessage(
+    "user",
+    "What is this?",
+    parts=(TextPart("What is this?"), ImagePart(DATA_URL), ImagePart(IMAGE_URL)),
+)
 
 
 def asking(model: str, **kwargs: object) -> ChatRequest:
@@ -33,3 +66,8 @@ def asking(model: str, **kwargs: object) -> ChatRequest:
 def following_up(model: str) -> ChatRequest:
     """The follow-up: the question, both calls and both results."""
     return ChatRequest(model, (SYSTEM, QUESTION, CALLS, *RESULTS), tools=(WEATHER,))
+
+
+def texts(events: Iterable[StreamEvent]) -> list[str]:
+    """The text pieces a stream forwarded, in order."""
+    return [e.text for e in events if isinstance(e, TextDelta)]

@@ -13,11 +13,9 @@ from src.domain.llm import (
     ChatMessage,
     ChatRequest,
     ForcedTool,
-    ImagePart,
     ResponseFormat,
     StreamEnd,
     TextDelta,
-    TextPart,
     ToolCallReady,
 )
 from src.infrastructure.llm_providers.anthropic import AnthropicProvider
@@ -25,7 +23,17 @@ from src.infrastructure.llm_providers.base import ProviderConfig
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.exchange import PARIS, ROME, WEATHER_SCHEMA, asking, following_up
+from tests.providers.exchange import (
+    ANSWER,
+    ANSWER_PIECES,
+    PARIS,
+    PICTURE,
+    ROME,
+    WEATHER_SCHEMA,
+    asking,
+    following_up,
+    texts,
+)
 from tests.providers.registered import spec_of
 
 MODEL = "claude-sonnet-5-5"
@@ -78,7 +86,7 @@ async def test_a_call_is_asked_for_with_the_tools_offered(
 async def test_both_results_go_back_in_one_user_message_of_tool_result_blocks(
     fake: FakeUpstream, provider: AnthropicProvider
 ) -> None:
-    fake.enqueue(wire.message("Paris 18°C, Rome 24°C."))
+    fake.enqueue(wire.message(ANSWER))
     follow_up = following_up(MODEL)
     request = ChatRequest(
         MODEL, (*follow_up.messages, ChatMessage("user", "Thanks!")), tools=follow_up.tools
@@ -86,7 +94,7 @@ async def test_both_results_go_back_in_one_user_message_of_tool_result_blocks(
 
     result = await provider.complete(request)
 
-    assert (result.text, result.finish_reason) == ("Paris 18°C, Rome 24°C.", "stop")
+    assert (result.text, result.finish_reason) == (ANSWER, "stop")
     assert fake.last.json["messages"] == [
         {"role": "user", "content": "Weather in Paris and Rome?"},
         {
@@ -145,14 +153,11 @@ async def test_streamed_input_json_deltas_become_one_event_per_whole_call(
 async def test_a_streamed_follow_up_answers_in_text(
     fake: FakeUpstream, provider: AnthropicProvider
 ) -> None:
-    fake.enqueue(wire.stream(["Paris 18°C, ", "Rome 24°C."]))
+    fake.enqueue(wire.stream(ANSWER_PIECES))
 
     events = await collect(provider.stream(following_up(MODEL)))
 
-    assert [e for e in events if isinstance(e, TextDelta)] == [
-        TextDelta("Paris 18°C, "),
-        TextDelta("Rome 24°C."),
-    ]
+    assert texts(events) == ANSWER_PIECES
     assert fake.last.json["messages"][2]["content"][0]["type"] == "tool_result"
 
 
@@ -202,18 +207,9 @@ async def test_options_images_and_a_forced_tool_in_anthropics_names(
     fake: FakeUpstream, provider: AnthropicProvider
 ) -> None:
     fake.enqueue(wire.message("A cat."))
-    picture = ChatMessage(
-        "user",
-        "What is this?",
-        parts=(
-            TextPart("What is this?"),
-            ImagePart("data:image/png;base64,iVBORw0KGgo="),
-            ImagePart("https://example.com/cat.jpg"),
-        ),
-    )
     request = ChatRequest(
         MODEL,
-        (picture,),
+        (PICTURE,),
         tools=asking(MODEL).tools,
         tool_choice=ForcedTool("get_weather"),
         options={"stop": "END", "user": "u-1", "parallel_tool_calls": False},

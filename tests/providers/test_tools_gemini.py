@@ -13,11 +13,9 @@ from src.domain.llm import (
     ChatMessage,
     ChatRequest,
     ForcedTool,
-    ImagePart,
     ResponseFormat,
     StreamEnd,
     TextDelta,
-    TextPart,
     ToolCallReady,
 )
 from src.infrastructure.llm_providers.base import ProviderConfig
@@ -26,13 +24,18 @@ from tests.fakes import gemini_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
 from tests.providers.exchange import (
+    ANSWER,
+    ANSWER_PIECES,
     CALLS,
+    IMAGE_URL,
+    PICTURE,
     QUESTION,
     RESULTS,
     SYSTEM,
     WEATHER_SCHEMA,
     asking,
     following_up,
+    texts,
 )
 from tests.providers.registered import spec_of
 
@@ -87,14 +90,14 @@ async def test_calls_get_ids_of_ours_and_the_tools_are_declared(
 async def test_results_go_back_by_name_in_one_user_content_after_the_model_turn(
     fake: FakeUpstream, provider: GeminiProvider
 ) -> None:
-    fake.enqueue(wire.response("Paris 18°C, Rome 24°C."))
+    fake.enqueue(wire.response(ANSWER))
     # A result without its name (as another provider's history may hold) is named by its call.
     unnamed = ChatMessage("tool", RESULTS[1].content, tool_call_id=RESULTS[1].tool_call_id)
     request = ChatRequest(MODEL, (SYSTEM, QUESTION, CALLS, RESULTS[0], unnamed))
 
     result = await provider.complete(request)
 
-    assert (result.text, result.finish_reason) == ("Paris 18°C, Rome 24°C.", "stop")
+    assert (result.text, result.finish_reason) == (ANSWER, "stop")
     assert fake.last.json["contents"][1:] == [
         {
             "parts": [
@@ -140,14 +143,11 @@ async def test_streamed_call_parts_are_one_event_each(
 async def test_a_streamed_follow_up_answers_in_text(
     fake: FakeUpstream, provider: GeminiProvider
 ) -> None:
-    fake.enqueue(wire.stream(["Paris 18°C, ", "Rome 24°C."]))
+    fake.enqueue(wire.stream(ANSWER_PIECES))
 
     events = await collect(provider.stream(following_up(MODEL)))
 
-    assert [e for e in events if isinstance(e, TextDelta)] == [
-        TextDelta("Paris 18°C, "),
-        TextDelta("Rome 24°C."),
-    ]
+    assert texts(events) == ANSWER_PIECES
     assert fake.last.json["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
 
 
@@ -155,18 +155,9 @@ async def test_structured_output_options_and_images_in_geminis_names(
     fake: FakeUpstream, provider: GeminiProvider
 ) -> None:
     fake.enqueue(wire.response('{"city": "Paris"}'))
-    picture = ChatMessage(
-        "user",
-        "Which city?",
-        parts=(
-            TextPart("Which city?"),
-            ImagePart("data:image/png;base64,iVBORw0KGgo="),
-            ImagePart("https://example.com/paris.jpg"),
-        ),
-    )
     request = ChatRequest(
         MODEL,
-        (picture,),
+        (PICTURE,),
         response_format=ResponseFormat("json_schema", "city", WEATHER_SCHEMA),
         options={"stop": ["END"], "seed": 7, "top_p": 0.5, "logprobs": True, "top_logprobs": 2},
     )
@@ -176,11 +167,11 @@ async def test_structured_output_options_and_images_in_geminis_names(
     assert result.text == '{"city": "Paris"}'
     sent = fake.last.json
     assert sent["contents"][0]["parts"] == [
-        {"text": "Which city?"},
+        {"text": "What is this?"},
         # The SDK renames the part's fields but sends nested ones as given; Google's JSON
         # accepts both spellings of a field.
         {"inlineData": {"data": "iVBORw0KGgo=", "mime_type": "image/png"}},
-        {"fileData": {"file_uri": "https://example.com/paris.jpg", "mime_type": "image/jpeg"}},
+        {"fileData": {"file_uri": IMAGE_URL, "mime_type": "image/jpeg"}},
     ]
     assert sent["generationConfig"] == {
         "maxOutputTokens": 4096,

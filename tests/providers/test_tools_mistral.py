@@ -24,20 +24,21 @@ from src.infrastructure.llm_providers.mistral import MistralProvider, mistral_id
 from tests.fakes import mistral_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.exchange import PARIS, ROME, WEATHER_SCHEMA, asking, following_up
+from tests.providers.exchange import (
+    ANSWER,
+    ANSWER_PIECES,
+    OPENAI_TOOLS,
+    PARIS,
+    ROME,
+    WEATHER_SCHEMA,
+    asking,
+    following_up,
+    texts,
+)
 from tests.providers.registered import spec_of
 
 MODEL = "mistral-small-2603"
-OFFERED = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather of a city.",
-            "parameters": WEATHER_SCHEMA,
-        },
-    }
-]
+OFFERED = OPENAI_TOOLS
 THEIRS = [
     ("D681PevKs", "get_weather", '{"city": "Paris"}'),
     ("x0Hb3Lq9Z", "get_weather", '{"city": "Rome"}'),
@@ -78,11 +79,11 @@ async def test_a_call_is_asked_for_with_the_tools_offered(
 async def test_results_go_back_with_the_calls_ids_mapped_alike(
     fake: FakeUpstream, provider: MistralProvider
 ) -> None:
-    fake.enqueue(wire.chat_reply("Paris 18°C, Rome 24°C."))
+    fake.enqueue(wire.chat_reply(ANSWER))
 
     result = await provider.complete(following_up(MODEL))
 
-    assert (result.text, result.finish_reason) == ("Paris 18°C, Rome 24°C.", "stop")
+    assert (result.text, result.finish_reason) == (ANSWER, "stop")
     paris, rome = mistral_id(PARIS.id), mistral_id(ROME.id)
     assert fake.last.json["messages"][2:] == [
         {
@@ -131,14 +132,11 @@ async def test_streamed_calls_are_one_event_each(
 async def test_a_streamed_follow_up_answers_in_text(
     fake: FakeUpstream, provider: MistralProvider
 ) -> None:
-    fake.enqueue(wire.stream_reply(["Paris 18°C, ", "Rome 24°C."]))
+    fake.enqueue(wire.stream_reply(ANSWER_PIECES))
 
     events = await collect(provider.stream(following_up(MODEL)))
 
-    assert [e for e in events if isinstance(e, TextDelta)] == [
-        TextDelta("Paris 18°C, "),
-        TextDelta("Rome 24°C."),
-    ]
+    assert texts(events) == ANSWER_PIECES
     assert fake.last.json["messages"][3]["tool_call_id"] == mistral_id(PARIS.id)
 
 

@@ -15,7 +15,6 @@ from src.domain.llm import (
     ImagePart,
     ResponseFormat,
     StreamEnd,
-    TextDelta,
     TextPart,
     ToolCallReady,
 )
@@ -26,11 +25,15 @@ from tests.fakes import openai_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
 from tests.providers.exchange import (
+    ANSWER,
+    ANSWER_PIECES,
+    OPENAI_TOOLS,
     PARIS,
     ROME,
     WEATHER_SCHEMA,
     asking,
     following_up,
+    texts,
 )
 from tests.providers.registered import entry
 
@@ -38,16 +41,7 @@ VENDORS = [entry(name) for name in ("openai", "grok", "deepseek", "kimi", "ollam
 vendors = pytest.mark.parametrize("vendor", VENDORS, ids=lambda v: v.SPEC.name)
 Build = Callable[[ProviderEntry], OpenAICompatibleProvider]
 
-OFFERED = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather of a city.",
-            "parameters": WEATHER_SCHEMA,
-        },
-    }
-]
+OFFERED = OPENAI_TOOLS
 
 
 @pytest.fixture
@@ -95,12 +89,12 @@ async def test_a_call_is_asked_for_with_the_tools_offered(
 async def test_the_results_go_back_as_tool_messages_after_the_calls(
     vendor: ProviderEntry, make: Build, fake: FakeUpstream
 ) -> None:
-    fake.enqueue(wire.chat_reply("Paris 18°C, Rome 24°C."))
+    fake.enqueue(wire.chat_reply(ANSWER))
 
     result = await make(vendor).complete(following_up(model(vendor)))
 
     assert (result.text, result.finish_reason, result.tool_calls) == (
-        "Paris 18°C, Rome 24°C.",
+        ANSWER,
         "stop",
         (),
     )
@@ -154,14 +148,11 @@ async def test_streamed_call_fragments_become_one_event_per_whole_call(
 async def test_a_streamed_follow_up_answers_in_text(
     vendor: ProviderEntry, make: Build, fake: FakeUpstream
 ) -> None:
-    fake.enqueue(wire.stream_reply(["Paris 18°C, ", "Rome 24°C."]))
+    fake.enqueue(wire.stream_reply(ANSWER_PIECES))
 
     events = await collect(make(vendor).stream(following_up(model(vendor))))
 
-    assert [e for e in events if isinstance(e, TextDelta)] == [
-        TextDelta("Paris 18°C, "),
-        TextDelta("Rome 24°C."),
-    ]
+    assert texts(events) == ANSWER_PIECES
     assert fake.last.json["messages"][3] == {
         "role": "tool",
         "content": '{"temp_c": 18}',

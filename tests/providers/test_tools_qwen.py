@@ -8,26 +8,27 @@ from collections.abc import AsyncIterator
 import pytest
 
 from src.domain.errors import InvalidInput
-from src.domain.llm import ResponseFormat, StreamEnd, TextDelta, ToolCallReady
+from src.domain.llm import ResponseFormat, StreamEnd, ToolCallReady
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.qwen import QwenProvider
 from tests.fakes import dashscope_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.exchange import PARIS, ROME, WEATHER_SCHEMA, asking, following_up
+from tests.providers.exchange import (
+    ANSWER,
+    ANSWER_PIECES,
+    OPENAI_TOOLS,
+    PARIS,
+    ROME,
+    WEATHER_SCHEMA,
+    asking,
+    following_up,
+    texts,
+)
 from tests.providers.registered import spec_of
 
 MODEL = "qwen-plus"
-OFFERED = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather of a city.",
-            "parameters": WEATHER_SCHEMA,
-        },
-    }
-]
+OFFERED = OPENAI_TOOLS
 
 
 @pytest.fixture
@@ -75,11 +76,11 @@ async def test_a_call_is_asked_for_with_the_tools_in_the_parameters(
 async def test_results_go_back_as_tool_messages_after_the_calls(
     fake: FakeUpstream, provider: QwenProvider
 ) -> None:
-    fake.enqueue(wire.generation_reply("Paris 18°C, Rome 24°C."))
+    fake.enqueue(wire.generation_reply(ANSWER))
 
     result = await provider.complete(following_up(MODEL))
 
-    assert (result.text, result.finish_reason) == ("Paris 18°C, Rome 24°C.", "stop")
+    assert (result.text, result.finish_reason) == (ANSWER, "stop")
     assert fake.last.json["input"]["messages"][2:] == [
         {
             "role": "assistant",
@@ -125,14 +126,11 @@ async def test_streamed_call_fragments_become_one_event_per_whole_call(
 async def test_a_streamed_follow_up_answers_in_text(
     fake: FakeUpstream, provider: QwenProvider
 ) -> None:
-    fake.enqueue(wire.stream_reply(["Paris 18°C, ", "Rome 24°C."]))
+    fake.enqueue(wire.stream_reply(ANSWER_PIECES))
 
     events = await collect(provider.stream(following_up(MODEL)))
 
-    assert [e for e in events if isinstance(e, TextDelta)] == [
-        TextDelta("Paris 18°C, "),
-        TextDelta("Rome 24°C."),
-    ]
+    assert texts(events) == ANSWER_PIECES
     assert fake.last.json["input"]["messages"][3]["tool_call_id"] == PARIS.id
 
 
