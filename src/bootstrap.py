@@ -17,13 +17,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
+from src.domain.admission import Admission, RateLimiter
+from src.domain.authentication import Authenticator, TokenVerifier
+from src.domain.key_admin import KeyAdmin
 from src.domain.memory import MemoryPolicy
 from src.domain.passthrough import Passthrough
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
 from src.domain.session_manager import SessionManager
+from src.infrastructure.auth.exposure import is_loopback, refusal, settle_mode
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.settings import Settings
 
@@ -84,6 +89,8 @@ def bootstrap(
     locks: SessionLocks | None = None,
     clock: Clock | None = None,
     database_ready: Callable[[], Awaitable[bool]] | None = None,
+    limiter: RateLimiter | None = None,
+    jwt: TokenVerifier | None = None,
 ) -> Runtime:
     """Builds the services; each keyword, when given, replaces that production adapter."""
     startup: list[Closer] = []
@@ -105,6 +112,19 @@ def bootstrap(
         from src.infrastructure.clock import SystemClock
 
         clock = SystemClock()
+    authenticator = Authenticator(
+        uow=uow,
+        clock=clock,
+        admin_key=_secret(settings.admin_api_key),
+        jwt=jwt or _jwt_verifier(settings),
+        enabled=settings.auth_enabled,
+    )
+
+    async def settle_auth_mode() -> None:
+        await settle_mode(authenticator, settings.host)
+
+    startup.append(settle_auth_mode)  # after the migrations: stored keys count
+    admission = Admission(limiter or _rate_limiter(settings, shutdown), uow)
     manager = SessionManager(
         uow=uow,
         providers=providers,
@@ -112,10 +132,14 @@ def bootstrap(
         locks=locks,
         clock=clock,
         policy=memory_policy(settings),
+        admission=admission,
+    )
+    passthrough = Passthrough(
+        uow=uow, providers=providers, prices=prices, clock=clock, admission=admission
     )
     services = Services(
         manager=manager,
-        passthrough=Passthrough(uow=uow, providers=providers, prices=prices, clock=clock),
+        passthrough=passthrough,
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(
@@ -123,7 +147,11 @@ def bootstrap(
             max_message_chars=settings.max_message_chars,
             cors_origins=tuple(settings.cors_origins),
             access_log=settings.access_log,
+            metrics_public=settings.metrics_public,
         ),
+        authenticator=authenticator,
+        admission=admission,
+        keys=KeyAdmin(uow=uow, clock=clock),
     )
     return Runtime(services, settings, startup, shutdown)
 
@@ -164,6 +192,62 @@ def _sql_persistence(
 
     shutdown.append(engine.dispose)
     return uow or SqlUnitOfWorkFactory(engine), locks, ready
+
+
+async def startup_refusal(settings: Settings) -> str | None:
+    """Why this process must not serve at all, checked by ``main.py`` before it binds, so a
+    refusal is one log line and an exit status rather than a failed start-up."""
+    static = settings.admin_api_key or settings.auth_jwt_secret or settings.auth_jwt_public_key
+    if not settings.auth_enabled or static or is_loopback(settings.host):
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from src.infrastructure.clock import SystemClock
+    from src.infrastructure.persistence.engine import create_engine
+    from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    authenticator = Authenticator(uow=SqlUnitOfWorkFactory(engine), clock=SystemClock())
+    try:
+        open_mode = await authenticator.decide_mode()
+    except SQLAlchemyError:  # no api_keys table yet, or no database: no stored key either
+        open_mode = True
+    finally:
+        await engine.dispose()
+    return refusal(settings.host) if open_mode else None
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _jwt_verifier(settings: Settings) -> TokenVerifier | None:
+    secret, public_key = _secret(settings.auth_jwt_secret), _secret(settings.auth_jwt_public_key)
+    if secret is None and public_key is None:
+        return None
+    from src.infrastructure.auth.jwt import JwtVerifier
+
+    return JwtVerifier(
+        secret=secret,
+        public_key_pem=public_key,
+        audience=settings.auth_jwt_audience,
+        issuer=settings.auth_jwt_issuer,
+        tenant_claim=settings.auth_jwt_tenant_claim,
+    )
+
+
+def _rate_limiter(settings: Settings, shutdown: list[Closer]) -> RateLimiter:
+    """Redis when ``REDIS_URL`` is set (limits hold across replicas), else this process."""
+    url = _secret(settings.redis_url)
+    if url is None:
+        from src.infrastructure.limits.in_process import InProcessRateLimiter
+
+        return InProcessRateLimiter()
+    from src.infrastructure.limits.redis import RedisRateLimiter
+
+    limiter = RedisRateLimiter(url, prefix=settings.redis_key_prefix)
+    shutdown.append(limiter.aclose)
+    return limiter
 
 
 def _provider_registry(settings: Settings, env: Mapping[str, str]) -> ProviderRegistry:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from src.api.auth import current_principal
+from src.api.auth_headers import RateLimitHeadersMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
-from src.api.routes import health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.routes import admin, health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.security import SecurityHeadersMiddleware
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -19,6 +22,7 @@ session's memory (running summary plus recent messages), calls the provider and 
 in the request, stores the exchange and accounts tokens, cost and latency.
 
 Every error answers `{"error": {"code", "message", "details"}}` with an `X-Request-ID` header.
+Every route but health and these docs takes `Authorization: Bearer <key>`.
 """
 
 # Room around the message for the rest of the JSON body and UTF-8 expansion.
@@ -39,16 +43,18 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    app.include_router(health.router, prefix="/api")
+    authenticated = [Depends(current_principal)]
     for router in (
-        health.router,
         providers.router,
         sessions.router,
         orchestrate.router,
         metrics.router,
+        admin.router,
     ):
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", dependencies=authenticated)
     app.include_router(metrics.prometheus_router)
-    app.include_router(openai_compat.router)
+    app.include_router(openai_compat.router, dependencies=authenticated)
     if services.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -57,6 +63,8 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
+    app.add_middleware(RateLimitHeadersMiddleware, admission=services.admission)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=services.metrics,

@@ -11,6 +11,9 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from src.api.errors import draining
+from src.domain.admission import Admission
+from src.domain.authentication import Authenticator
+from src.domain.key_admin import KeyAdmin
 from src.domain.passthrough import Passthrough
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
@@ -87,6 +90,7 @@ class ApiConfig:
     max_message_chars: int = 100_000
     cors_origins: tuple[str, ...] = ()
     access_log: bool = True
+    metrics_public: bool = False
 
 
 @dataclass(slots=True)
@@ -96,6 +100,9 @@ class Services:
     providers: ProviderCatalog
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig
+    authenticator: Authenticator
+    admission: Admission
+    keys: KeyAdmin
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 

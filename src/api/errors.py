@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src.domain import errors as domain
+from src.domain.key_admin import KeyNotFound
 
 
 class ApiError(Exception):
@@ -63,6 +64,11 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.SessionNotFound, 404, "session_not_found"),
     (domain.SessionBusy, 409, "session_busy"),
     (domain.IdempotencyConflict, 409, "idempotency_conflict"),
+    (domain.Unauthorized, 401, "unauthorized"),
+    (domain.Forbidden, 403, "forbidden"),
+    (domain.BudgetExceeded, 402, "budget_exceeded"),
+    (domain.RateLimited, 429, "rate_limited"),
+    (KeyNotFound, 404, "key_not_found"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),
@@ -88,6 +94,8 @@ def envelope(
     headers = {}
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status_code=status,
@@ -151,7 +159,8 @@ def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
         return response
     error = json.loads(bytes(response.body))["error"]
     body = openai_error_body(response.status_code, error["code"], error["message"])
-    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    kept = ("retry-after", "www-authenticate")
+    headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
     return JSONResponse(body, status_code=response.status_code, headers=headers)
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from src.domain.accounting import CallAccountant
+from src.domain.admission import Admission
 from src.domain.entities import CallRecord
 from src.domain.errors import ProviderError
+from src.domain.identity import OPEN_PRINCIPAL, Principal
 from src.domain.llm import (
     ChatMessage,
     ChatRequest,
@@ -42,8 +44,10 @@ class Passthrough:
         providers: ProviderDirectory,
         prices: PriceBook,
         clock: Clock,
+        admission: Admission | None = None,
     ) -> None:
         self._uow = uow
+        self._admission = admission
         self._providers = providers
         self._accounts = CallAccountant(prices, clock)
         self._clock = clock
@@ -59,16 +63,19 @@ class Passthrough:
         messages: tuple[ChatMessage, ...],
         temperature: float | None = None,
         max_tokens: int | None = None,
+        principal: Principal = OPEN_PRINCIPAL,
     ) -> PassthroughResult:
         name, provider, model = self._resolve(target)
+        await self._admit(principal)
         started = self._clock.monotonic()
         try:
             result = await provider.complete(ChatRequest(model, messages, temperature, max_tokens))
         except ProviderError as error:
-            await self._record(self._accounts.failed(None, "turn", name, model, error, started))
+            failed = self._accounts.failed(None, "turn", name, model, error, started)
+            await self._record(failed, principal)
             raise
         call = self._accounts.succeeded(None, "turn", name, model, result.usage, started)
-        await self._record(call)
+        await self._record(call, principal)
         return PassthroughResult(name, model, result, call.cost)
 
     async def stream(
@@ -77,9 +84,11 @@ class Passthrough:
         messages: tuple[ChatMessage, ...],
         temperature: float | None = None,
         max_tokens: int | None = None,
+        principal: Principal = OPEN_PRINCIPAL,
     ) -> AsyncIterator[TextDelta | PassthroughResult]:
         """Deltas as they come, then the result; an abandoned stream is accounted estimated."""
         name, provider, model = self._resolve(target)
+        await self._admit(principal)
         request = ChatRequest(model, messages, temperature, max_tokens)
         started = self._clock.monotonic()
         parts: list[str] = []
@@ -93,20 +102,29 @@ class Passthrough:
                     call = self._accounts.succeeded(
                         None, "turn", name, model, event.result.usage, started
                     )
-                    await self._record(call)
+                    await self._record(call, principal)
                     yield PassthroughResult(name, model, event.result, call.cost)
         except ProviderError as error:
-            await self._record(self._accounts.failed(None, "turn", name, model, error, started))
+            failed = self._accounts.failed(None, "turn", name, model, error, started)
+            await self._record(failed, principal)
             raise
         except (GeneratorExit, asyncio.CancelledError):
             usage = estimated_usage(request, "".join(parts))
             call = self._accounts.succeeded(None, "turn", name, model, usage, started)
-            await asyncio.shield(self._record(call))
+            await asyncio.shield(self._record(call, principal))
             raise
         finally:
             await close_stream(events)
 
-    async def _record(self, call: CallRecord) -> None:
+    async def _admit(self, principal: Principal) -> None:
+        if self._admission is not None:
+            await self._admission.admit(principal.key_id, principal.limits)
+
+    async def _record(self, call: CallRecord, principal: Principal) -> None:
+        """Stores the call as the principal's, and charges its tokens to the key."""
+        call = replace(call, tenant=principal.tenant, key_id=principal.key_id)
         async with self._uow() as uow:
             await uow.calls.add(call)
             await uow.commit()
+        if self._admission is not None:
+            await self._admission.charge(principal.key_id, principal.limits, [call])

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from src.domain.accounting import CallAccountant, new_id
+from src.domain.admission import Admission
 from src.domain.entities import (
     DEFAULT_OWNER,
     CallRecord,
@@ -111,8 +112,10 @@ class SessionManager:
         locks: SessionLocks,
         clock: Clock,
         policy: MemoryPolicy,
+        admission: Admission | None = None,
     ) -> None:
         self._uow = uow
+        self._admission = admission
         self._providers = providers
         self._accounts = CallAccountant(prices, clock)
         self._locks = locks
@@ -144,7 +147,7 @@ class SessionManager:
             await uow.commit()
         return session
 
-    async def get_session(self, session_id: str, owner: str = DEFAULT_OWNER) -> Session:
+    async def get_session(self, session_id: str, owner: str | None = DEFAULT_OWNER) -> Session:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
         if session is None:
@@ -152,14 +155,14 @@ class SessionManager:
         return session
 
     async def list_sessions(
-        self, *, owner: str = DEFAULT_OWNER, user_id: str | None, limit: int, offset: int
+        self, *, owner: str | None = DEFAULT_OWNER, user_id: str | None, limit: int, offset: int
     ) -> tuple[Sequence[Session], int]:
         async with self._uow() as uow:
             sessions = await uow.sessions.list(owner, user_id, limit, offset)
             total = await uow.sessions.count(owner, user_id)
         return sessions, total
 
-    async def delete_session(self, session_id: str, owner: str = DEFAULT_OWNER) -> None:
+    async def delete_session(self, session_id: str, owner: str | None = DEFAULT_OWNER) -> None:
         """Deletes once no turn is running on the session, so no turn writes after it."""
         async with (
             self._locks.hold(session_id, self._policy.lock_timeout_s),
@@ -171,7 +174,7 @@ class SessionManager:
             raise SessionNotFound(session_id)
 
     async def history(
-        self, session_id: str, *, owner: str = DEFAULT_OWNER, limit: int, offset: int
+        self, session_id: str, *, owner: str | None = DEFAULT_OWNER, limit: int, offset: int
     ) -> HistoryPage:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
@@ -187,7 +190,9 @@ class SessionManager:
             has_more=offset + len(messages) < total,
         )
 
-    async def session_metrics(self, session_id: str, owner: str = DEFAULT_OWNER) -> SessionMetrics:
+    async def session_metrics(
+        self, session_id: str, owner: str | None = DEFAULT_OWNER
+    ) -> SessionMetrics:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
             if session is None:
@@ -197,10 +202,11 @@ class SessionManager:
         last_summary_at = summaries[-1].created_at if summaries else None
         return session_metrics(session, totals, last_summary_at)
 
-    async def global_usage(self) -> GlobalUsage:
+    async def global_usage(self, tenant: str | None = None) -> GlobalUsage:
+        """Every tenant's calls and sessions, or one tenant's."""
         async with self._uow() as uow:
-            totals = await uow.calls.totals(None)
-            stats = await uow.sessions.stats(None)
+            totals = await uow.calls.totals(None, tenant)
+            stats = await uow.sessions.stats(tenant)
         return GlobalUsage(providers=provider_usage(totals), sessions=stats)
 
     # -- turns ----------------------------------------------------------------------------
@@ -209,6 +215,8 @@ class SessionManager:
         started = self._clock.monotonic()
         if (replay := await self._replay(cmd)) is not None:
             return replay
+        if self._admission is not None:
+            await self._admission.admit(cmd.key_id, cmd.limits)
         targets = self._targets(cmd)
         async with self._hold(cmd.session_id):
             if (replay := await self._replay(cmd)) is not None:
@@ -229,6 +237,8 @@ class SessionManager:
             for replayed in _as_stream(replay):
                 yield replayed
             return
+        if self._admission is not None:
+            await self._admission.admit(cmd.key_id, cmd.limits)
         targets = self._targets(cmd)
         async with self._hold(cmd.session_id):
             if (replay := await self._replay(cmd)) is not None:
@@ -265,7 +275,7 @@ class SessionManager:
                         )
                     )
                     if parts or not self._may_fall_back(error, index, targets):
-                        await self._record_failure(prepared)
+                        await self._record_failure(prepared, cmd)
                         raise
                     continue
                 except (GeneratorExit, asyncio.CancelledError):
@@ -420,7 +430,7 @@ class SessionManager:
                     )
                 )
                 if not self._may_fall_back(error, index, targets):
-                    await self._record_failure(prepared)
+                    await self._record_failure(prepared, cmd)
                     raise
                 continue
             fallback_from = targets[0].provider if index else None
@@ -431,13 +441,13 @@ class SessionManager:
     def _may_fall_back(error: ProviderError, index: int, targets: list[_Route]) -> bool:
         return index + 1 < len(targets) and not isinstance(error, ProviderRejectedRequest)
 
-    async def _record_failure(self, prepared: _Prepared) -> None:
+    async def _record_failure(self, prepared: _Prepared, cmd: TurnCommand) -> None:
         """Keeps the accounting of a failed turn (a summary call costs money even so).
 
         A failed first turn creates no session, so its records then belong to none.
         """
         async with self._uow() as uow:
-            for call in prepared.calls:
+            for call in _owned(prepared.calls, cmd):
                 await uow.calls.add(replace(call, session_id=None) if prepared.is_new else call)
             await uow.commit()
 
@@ -511,7 +521,8 @@ class SessionManager:
             await uow.messages.add_many([question, reply])
             if prepared.new_summary is not None:
                 await uow.summaries.add(prepared.new_summary)
-            for call in [*prepared.calls, turn_call]:
+            calls = _owned([*prepared.calls, turn_call], cmd)
+            for call in calls:
                 await uow.calls.add(call)
             if cmd.idempotency_key is not None:
                 await uow.idempotency.add(
@@ -528,7 +539,14 @@ class SessionManager:
                 if (replay := await self._replay(cmd)) is not None:
                     return replay
                 raise
+        if self._admission is not None:
+            await self._admission.charge(cmd.key_id, cmd.limits, calls)
         return result
+
+
+def _owned(calls: Sequence[CallRecord], cmd: TurnCommand) -> list[CallRecord]:
+    """The calls, marked with the tenant and key that made them."""
+    return [replace(call, tenant=cmd.owner, key_id=cmd.key_id) for call in calls]
 
 
 def _as_stream(replay: TurnResult) -> tuple[TurnEvent, ...]:

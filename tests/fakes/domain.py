@@ -26,6 +26,7 @@ from src.domain.errors import (
     ProviderNotConfigured,
     SessionBusy,
 )
+from src.domain.identity import ApiKey
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -60,6 +61,7 @@ class _Store:
         self.summaries: dict[str, list[SummaryVersion]] = {}
         self.calls: list[CallRecord] = []
         self.idempotency: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {}
+        self.keys: dict[str, ApiKey] = {}
 
 
 class _Repo:
@@ -75,14 +77,14 @@ class _Sessions(_Repo):
     async def add(self, session: Session) -> None:
         self.s.sessions[session.id] = copy.deepcopy(session)
 
-    async def get(self, session_id: str, owner: str) -> Session | None:
+    async def get(self, session_id: str, owner: str | None) -> Session | None:
         found = self.s.sessions.get(session_id)
-        return copy.deepcopy(found) if found and found.owner == owner else None
+        return copy.deepcopy(found) if found and owner in (None, found.owner) else None
 
     async def update(self, session: Session) -> None:
         self.s.sessions[session.id] = copy.deepcopy(session)
 
-    async def delete(self, session_id: str, owner: str) -> bool:
+    async def delete(self, session_id: str, owner: str | None) -> bool:
         if await self.get(session_id, owner) is None:
             return False
         del self.s.sessions[session_id]
@@ -94,21 +96,21 @@ class _Sessions(_Repo):
         return True
 
     async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
+        self, owner: str | None, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         rows = [
             s
             for s in self.s.sessions.values()
-            if s.owner == owner and (user_id is None or s.user_id == user_id)
+            if owner in (None, s.owner) and (user_id is None or s.user_id == user_id)
         ]
         rows.sort(key=lambda s: s.created_at, reverse=True)
         return rows[offset : offset + limit]
 
-    async def count(self, owner: str, user_id: str | None) -> int:
+    async def count(self, owner: str | None, user_id: str | None) -> int:
         return len(await self.list(owner, user_id, 10**9, 0))
 
     async def stats(self, owner: str | None) -> SessionStats:
-        rows = list(self.s.sessions.values())
+        rows = [s for s in self.s.sessions.values() if owner in (None, s.owner)]
         durations = [(s.updated_at - s.created_at).total_seconds() for s in rows]
         return SessionStats(
             active=sum(s.status == "active" for s in rows),
@@ -150,10 +152,19 @@ class _Calls(_Repo):
     async def add(self, record: CallRecord) -> None:
         self.s.calls.append(record)
 
-    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
+    async def spend(self, key_ids: Sequence[str]) -> dict[str, Decimal]:
+        spent: dict[str, Decimal] = {}
+        for c in self.s.calls:
+            if c.key_id in key_ids:
+                spent[c.key_id] = spent.get(c.key_id, Decimal(0)) + (c.cost or Decimal(0))
+        return spent
+
+    async def totals(
+        self, session_id: str | None, tenant: str | None = None
+    ) -> Sequence[CallTotals]:
         groups: dict[tuple[str, str], list[CallRecord]] = {}
         for c in self.s.calls:
-            if session_id is None or c.session_id == session_id:
+            if session_id in (None, c.session_id) and tenant in (None, c.tenant):
                 groups.setdefault((c.provider, c.kind), []).append(c)
         return [
             CallTotals(
@@ -184,6 +195,27 @@ class _Idempotency(_Repo):
         self.s.idempotency[(owner, key)] = (fingerprint, session_id, reply)
 
 
+class _Keys(_Repo):
+    async def add(self, key: ApiKey) -> None:
+        self.s.keys[key.id] = key
+
+    async def by_digest(self, secret_hash: str) -> ApiKey | None:
+        return next((k for k in self.s.keys.values() if k.secret_hash == secret_hash), None)
+
+    async def all(self) -> Sequence[ApiKey]:
+        return sorted(self.s.keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        key = self.s.keys.get(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self.s.keys[key_id] = replace(key, revoked_at=at)
+        return True
+
+    async def any_usable(self, now: datetime) -> bool:
+        return any(k.usable_at(now) for k in self.s.keys.values())
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit`` swaps it in, so uncommitted work vanishes."""
 
@@ -196,6 +228,7 @@ class FakeUnitOfWork:
         self.summaries = _Summaries(self)
         self.calls = _Calls(self)
         self.idempotency = _Idempotency(self)
+        self.keys = _Keys(self)
         self.committed = False
 
     async def __aenter__(self) -> FakeUnitOfWork:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Response
 
+from src.api.auth import PrincipalDep
 from src.api.dependencies import Services, ServicesDep
 from src.api.errors import ApiError, openai_error_body, payload_too_large, status_of
 from src.api.streaming import open_stream, sse_response
@@ -72,6 +73,7 @@ async def chat_completions(
     body: ChatCompletionRequest,
     services: ServicesDep,
     response: Response,
+    principal: PrincipalDep,
     session_id: SessionId = None,
 ) -> Any:
     limit = services.config.max_message_chars
@@ -85,7 +87,7 @@ async def chat_completions(
     max_tokens = body.max_completion_tokens or body.max_tokens
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     if session_id is not None:
-        command = _turn_command(body, target, max_tokens, session_id)
+        command = _turn_command(body, target, max_tokens, session_id).by(principal)
         if body.stream:
             events = _from_turn(services.manager.stream_turn(command))
             return await _stream(services, events, include_usage, label)
@@ -97,11 +99,13 @@ async def chat_completions(
     passthrough = services.passthrough
     if body.stream:
         events = _from_passthrough(
-            passthrough.stream(target, messages, body.temperature, max_tokens)
+            passthrough.stream(target, messages, body.temperature, max_tokens, principal)
         )
         return await _stream(services, events, include_usage, label)
     with services.lifecycle.turn():
-        answer = await passthrough.complete(target, messages, body.temperature, max_tokens)
+        answer = await passthrough.complete(
+            target, messages, body.temperature, max_tokens, principal
+        )
     return _completion(_passthrough_final(answer))
 
 

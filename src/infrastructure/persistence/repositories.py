@@ -165,6 +165,7 @@ def _seconds_between_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **k
 _SESSION_BY_ID = sa.select(SESSIONS).where(
     SESSIONS.c.id == sa.bindparam("session_id"), SESSIONS.c.owner == sa.bindparam("owner")
 )
+_SESSION_BY_ID_ANY_OWNER = sa.select(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
 _UPDATE_SESSION = sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
 _TAIL = (
     sa.select(MESSAGES)
@@ -184,8 +185,12 @@ class SqlSessionRepository:
     async def add(self, session: Session) -> None:
         self._work.insert(SESSIONS, [_values(session)])
 
-    async def get(self, session_id: str, owner: str) -> Session | None:
-        rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
+    async def get(self, session_id: str, owner: str | None) -> Session | None:
+        if owner is None:
+            rows = await self._work.rows(_SESSION_BY_ID_ANY_OWNER, {"session_id": session_id})
+        else:
+            params = {"session_id": session_id, "owner": owner}
+            rows = await self._work.rows(_SESSION_BY_ID, params)
         return Session(**rows[0]._asdict()) if rows else None
 
     async def update(self, session: Session) -> None:
@@ -193,15 +198,15 @@ class SqlSessionRepository:
             _UPDATE_SESSION, {"session_id": session.id} | _mutable_session_values(session)
         )
 
-    async def delete(self, session_id: str, owner: str) -> bool:
+    async def delete(self, session_id: str, owner: str | None) -> bool:
         """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
         result = await self._work.execute(
-            sa.delete(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
+            sa.delete(SESSIONS).where(SESSIONS.c.id == session_id, *_owned_by(owner, None))
         )
         return cast(sa.CursorResult[Any], result).rowcount > 0
 
     async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
+        self, owner: str | None, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         statement = (
             sa.select(SESSIONS)
@@ -212,7 +217,7 @@ class SqlSessionRepository:
         )
         return [Session(**row._asdict()) for row in await self._work.rows(statement)]
 
-    async def count(self, owner: str, user_id: str | None) -> int:
+    async def count(self, owner: str | None, user_id: str | None) -> int:
         statement = sa.select(sa.func.count()).select_from(SESSIONS)
         result = await self._work.execute(statement.where(*_owned_by(owner, user_id)))
         return int(result.scalar_one())
@@ -232,8 +237,9 @@ class SqlSessionRepository:
         )
 
 
-def _owned_by(owner: str, user_id: str | None) -> list[sa.ColumnElement[bool]]:
-    conditions = [SESSIONS.c.owner == owner]
+def _owned_by(owner: str | None, user_id: str | None) -> list[sa.ColumnElement[bool]]:
+    """``owner`` None spans every tenant (the admin's view)."""
+    conditions = [] if owner is None else [SESSIONS.c.owner == owner]
     if user_id is not None:
         conditions.append(SESSIONS.c.user_id == user_id)
     return conditions
@@ -334,11 +340,15 @@ class SqlCallRepository:
                     "ok": record.ok,
                     "error_code": record.error_code,
                     "created_at": record.created_at,
+                    "tenant": record.tenant,
+                    "key_id": record.key_id,
                 }
             ],
         )
 
-    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
+    async def totals(
+        self, session_id: str | None, tenant: str | None = None
+    ) -> Sequence[CallTotals]:
         """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
         calls = PROVIDER_CALLS.c
         statement = (
@@ -359,6 +369,8 @@ class SqlCallRepository:
         )
         if session_id is not None:
             statement = statement.where(calls.session_id == session_id)
+        if tenant is not None:
+            statement = statement.where(calls.tenant == tenant)
         result = await self._work.execute(statement)
         return [
             CallTotals(
@@ -386,6 +398,19 @@ class SqlCallRepository:
                 latency,
             ) in result
         ]
+
+    async def spend(self, key_ids: Sequence[str]) -> dict[str, Decimal]:
+        """One grouped sum on the key_id index."""
+        if not key_ids:
+            return {}
+        calls = PROVIDER_CALLS.c
+        statement = (
+            sa.select(calls.key_id, sa.func.sum(calls.cost).label("spent"))
+            .where(calls.key_id.in_(key_ids))
+            .group_by(calls.key_id)
+        )
+        rows = await self._work.rows(statement)
+        return {row.key_id: from_picodollars(row.spent) or Decimal(0) for row in rows}
 
 
 class SqlIdempotencyRepository:
