@@ -89,7 +89,7 @@ async def test_another_tenants_session_answers_exactly_like_an_unknown_one(
     assert len(secured.provider.requests) == calls_before  # no provider call for bob
     history = await alice.get(f"/api/sessions/{session_id}/history")
     assert history.status_code == 200
-    assert [m["content"] for m in history.json()["messages"]][0] == "alice's secret plan"
+    assert history.json()["messages"][0]["content"] == "alice's secret plan"
     assert history.json()["total"] == 2
 
 
