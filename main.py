@@ -73,6 +73,9 @@ def serve(settings: Settings, env: Mapping[str, str]) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # aiosqlite logs every statement with its parameters at debug level: API key digests
+    # included. Nothing else it says is worth that.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))
     if (refused := asyncio.run(startup_refusal(settings))) is not None:
         log.error(refused)
         raise SystemExit(2)
