@@ -54,10 +54,13 @@ def figures(latencies_s: list[float], errors: int, duration_s: float) -> Figures
 class Connection:
     """One keep-alive connection that sends a POST and reads the whole answer."""
 
-    def __init__(self, host: str, port: int, path: str) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         self._host, self._port = host, port
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
             "Content-Type: application/json\r\nContent-Length: "
         ).encode()
         self._reader: asyncio.StreamReader | None = None

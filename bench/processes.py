@@ -182,10 +182,13 @@ def _wait_ready(service: Service, started: float) -> float:
 
 
 @contextlib.contextmanager
-def gateway(upstream: Upstream, core: int | None, workdir: Path) -> Iterator[Service]:
-    """The gateway on a fresh database in ``workdir``, ready; stopped on leaving."""
+def gateway(
+    upstream: Upstream, core: int | None, workdir: Path, extra: Mapping[str, str] | None = None
+) -> Iterator[Service]:
+    """The gateway on a fresh database in ``workdir``, ready; stopped on leaving. ``extra``
+    adds settings (e.g. ``ADMIN_API_KEY``) to the production ones."""
     port = free_port()
-    environment = service_environment(upstream, port, workdir)
+    environment = {**service_environment(upstream, port, workdir), **(extra or {})}
     command = pinned(core, [sys.executable, str(ROOT / "main.py")])
     log = workdir / "gateway.log"
     started = time.perf_counter()
