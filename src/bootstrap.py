@@ -124,7 +124,7 @@ def bootstrap(
         await settle_mode(authenticator, settings.host)
 
     startup.append(settle_auth_mode)  # after the migrations: stored keys count
-    admission = Admission(limiter or _rate_limiter(settings, shutdown), uow)
+    admission = Admission(limiter or _rate_limiter(settings, shutdown))
     manager = SessionManager(
         uow=uow,
         providers=providers,

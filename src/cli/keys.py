@@ -7,8 +7,8 @@ style scripting can capture it; the service never shows it again.
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.table import Table

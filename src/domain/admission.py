@@ -2,8 +2,10 @@
 
 Checked before any provider is called, so a refused turn costs nothing and stores nothing:
 
-* ``budget_usd``: the key's spend is summed from the database's call records, the same
-  records every metric reads, so it holds across replicas and restarts (402).
+* ``budget_usd``: the key's spend as the database records it, read with the key itself when
+  its credential is checked (``Limits.spent_usd``; persistence adds each call's cost to it in
+  the transaction that stores the call), so it holds across replicas and restarts (402).
+  Turns already in flight may carry a key past its budget by their own cost.
 * ``token_limit_tpm``: tokens recorded in the key's current one-minute window; a turn is
   admitted while the window is under the limit, and its tokens are charged once recorded, so
   a turn in flight may carry a key past the limit by its own size (429).
@@ -18,13 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 from src.domain.entities import CallRecord
 from src.domain.errors import BudgetExceeded, RateLimited
 from src.domain.identity import Limits
-from src.domain.ports import UnitOfWorkFactory
 
 WINDOW_S = 60.0
 
@@ -57,20 +57,16 @@ class Quota:
 
 
 class Admission:
-    def __init__(self, limiter: RateLimiter, uow: UnitOfWorkFactory, *, prefix: str = "") -> None:
+    def __init__(self, limiter: RateLimiter, *, prefix: str = "") -> None:
         self._limiter = limiter
-        self._uow = uow
         self._prefix = prefix
 
     async def admit(self, key_id: str | None, limits: Limits) -> None:
         """Raises ``BudgetExceeded`` or ``RateLimited``; otherwise takes one turn slot."""
         if key_id is None:
             return
-        if limits.budget_usd is not None:
-            async with self._uow() as uow:
-                spent = (await uow.calls.spend([key_id])).get(key_id, Decimal(0))
-            if spent >= limits.budget_usd:
-                raise BudgetExceeded(key_id, limits.budget_usd, spent)
+        if limits.budget_usd is not None and limits.spent_usd >= limits.budget_usd:
+            raise BudgetExceeded(key_id, limits.budget_usd, limits.spent_usd)
         if limits.token_limit_tpm is not None:
             tokens = await self._take(key_id, "tokens", 0, limits.token_limit_tpm)
             if not tokens.taken:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,11 +22,13 @@ SHOWN_PREFIX_CHARS = len(KEY_PREFIX) + 8
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-key limits; ``None`` means unlimited."""
+    """Per-key limits (``None``: unlimited) and, for the budget, the key's spend as recorded
+    in the database when its credential was checked."""
 
     rate_limit_rpm: int | None = None
     token_limit_tpm: int | None = None
     budget_usd: Decimal | None = None
+    spent_usd: Decimal = Decimal(0)
 
     @property
     def windowed(self) -> bool:
@@ -63,7 +65,8 @@ ADMIN_PRINCIPAL = Principal(tenant=DEFAULT_OWNER, is_admin=True)
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An issued key as stored: its digest, never the secret."""
+    """An issued key as stored: its digest, never the secret; ``spent_usd`` is the sum of
+    its call records' cost, kept beside it in the same transactions."""
 
     id: str
     name: str
@@ -74,12 +77,14 @@ class ApiKey:
     limits: Limits = field(default_factory=Limits)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    spent_usd: Decimal = Decimal(0)
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
     def principal(self) -> Principal:
-        return Principal(tenant=self.tenant, key_id=self.id, limits=self.limits)
+        limits = replace(self.limits, spent_usd=self.spent_usd)
+        return Principal(tenant=self.tenant, key_id=self.id, limits=limits)
 
 
 def new_secret() -> str:

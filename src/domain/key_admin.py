@@ -74,8 +74,7 @@ class KeyAdmin:
         now = self._clock.now()
         async with self._uow() as uow:
             keys = await uow.keys.all()
-            spent = await uow.calls.spend([k.id for k in keys])
-        return [KeyStatus(k, spent.get(k.id, Decimal(0)), k.usable_at(now)) for k in keys]
+        return [KeyStatus(k, k.spent_usd, k.usable_at(now)) for k in keys]
 
     async def revoke(self, key_id: str) -> None:
         """Revokes the key; revoking a revoked key changes nothing and is not an error."""

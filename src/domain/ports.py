@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from src.domain.entities import (
@@ -115,17 +114,15 @@ class SummaryRepository(Protocol):
 
 
 class CallRepository(Protocol):
-    async def add(self, record: CallRecord) -> None: ...
+    async def add(self, record: CallRecord) -> None:
+        """Also adds the call's cost to its API key's ``spent_usd``, in the same transaction."""
+        ...
 
     async def totals(
         self, session_id: str | None, tenant: str | None = None
     ) -> Sequence[CallTotals]:
         """Sums per (provider, kind): of one session, or of every call when None; of one
         tenant's calls when ``tenant`` is given."""
-        ...
-
-    async def spend(self, key_ids: Sequence[str]) -> dict[str, Decimal]:
-        """Recorded cost per API key (unknown costs count as nothing); absent keys spent 0."""
         ...
 
 

@@ -151,13 +151,9 @@ class _Summaries(_Repo):
 class _Calls(_Repo):
     async def add(self, record: CallRecord) -> None:
         self.s.calls.append(record)
-
-    async def spend(self, key_ids: Sequence[str]) -> dict[str, Decimal]:
-        spent: dict[str, Decimal] = {}
-        for c in self.s.calls:
-            if c.key_id in key_ids:
-                spent[c.key_id] = spent.get(c.key_id, Decimal(0)) + (c.cost or Decimal(0))
-        return spent
+        key = self.s.keys.get(record.key_id or "")
+        if key is not None and record.cost:
+            self.s.keys[key.id] = replace(key, spent_usd=key.spent_usd + record.cost)
 
     async def totals(
         self, session_id: str | None, tenant: str | None = None

@@ -55,23 +55,38 @@ async def test_keys_round_trip_and_revoke(uow_factory: SqlUnitOfWorkFactory) -> 
         assert await uow.keys.any_usable(T0 + timedelta(days=2)) is False  # expired, revoked
 
 
-async def test_spend_and_totals_per_key_and_tenant(uow_factory: SqlUnitOfWorkFactory) -> None:
+async def test_a_keys_spend_is_the_sum_of_its_call_records(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    first, second = a_key(), a_key()
     session = a_session(owner="acme")
     async with uow_factory() as uow:
+        await uow.keys.add(first)
+        await uow.keys.add(second)
         await uow.sessions.add(session)
-        await uow.calls.add(a_call(session.id, tenant="acme", key_id="key_a", cost=Decimal("1.5")))
-        await uow.calls.add(a_call(None, tenant="acme", key_id="key_a", cost=None))
-        await uow.calls.add(a_call(None, tenant="globex", key_id="key_b", cost=Decimal("0.25")))
         await uow.commit()
+    calls = [
+        a_call(session.id, tenant="acme", key_id=first.id, cost=Decimal("1.5")),
+        a_call(None, tenant="acme", key_id=first.id, cost=None),  # unknown cost adds nothing
+        a_call(None, tenant="acme", key_id=first.id, cost=Decimal("0.000000000001")),
+        a_call(None, tenant="globex", key_id=second.id, cost=Decimal("0.25")),
+        a_call(None, tenant="globex", key_id=None, cost=Decimal("9")),
+    ]
+    async with uow_factory() as uow:
+        for call in calls:
+            await uow.calls.add(call)
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.calls.add(a_call(None, key_id=first.id, cost=Decimal(100)))  # rolled back
 
     async with uow_factory() as uow:
-        spent = await uow.calls.spend(["key_a", "key_b", "key_none"])
-        assert spent == {"key_a": Decimal("1.5"), "key_b": Decimal("0.25")}
-        assert await uow.calls.spend([]) == {}
+        spent = {k.id: k.spent_usd for k in await uow.keys.all()}
         acme = await uow.calls.totals(None, "acme")
         everyone = await uow.calls.totals(None)
-    assert sum(t.calls for t in acme) == 2
-    assert sum(t.calls for t in everyone) == 3
+    assert spent == {first.id: Decimal("1.500000000001"), second.id: Decimal("0.25")}
+    assert sum(t.cost for t in acme) == spent[first.id]
+    assert sum(t.calls for t in acme) == 3
+    assert sum(t.calls for t in everyone) == 5
 
 
 async def test_an_owner_of_none_spans_every_tenant(uow_factory: SqlUnitOfWorkFactory) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -44,6 +45,7 @@ class SqlApiKeyRepository:
                     "rate_limit_rpm": limits.rate_limit_rpm,
                     "token_limit_tpm": limits.token_limit_tpm,
                     "budget": to_picodollars(limits.budget_usd),
+                    "spent": to_picodollars(key.spent_usd),
                 }
             ],
         )
@@ -86,6 +88,7 @@ def _key(row: sa.Row[Any]) -> ApiKey:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        spent_usd=from_picodollars(row.spent) or Decimal(0),
         limits=Limits(
             rate_limit_rpm=row.rate_limit_rpm,
             token_limit_tpm=row.token_limit_tpm,

@@ -40,6 +40,7 @@ from src.domain.entities import (
 )
 from src.domain.errors import IdempotencyConflict
 from src.infrastructure.persistence.tables import (
+    API_KEYS,
     IDEMPOTENCY_KEYS,
     MESSAGES,
     PROVIDER_CALLS,
@@ -167,6 +168,11 @@ _SESSION_BY_ID = sa.select(SESSIONS).where(
 )
 _SESSION_BY_ID_ANY_OWNER = sa.select(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
 _UPDATE_SESSION = sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
+_CHARGE_KEY = (
+    sa.update(API_KEYS)
+    .where(API_KEYS.c.id == sa.bindparam("charged_key"))
+    .values(spent=API_KEYS.c.spent + sa.bindparam("charge", type_=sa.BigInteger))
+)
 _TAIL = (
     sa.select(MESSAGES)
     .where(
@@ -345,6 +351,9 @@ class SqlCallRepository:
                 }
             ],
         )
+        cost = to_picodollars(record.cost)
+        if record.key_id is not None and cost:
+            self._work.write(_CHARGE_KEY, {"charged_key": record.key_id, "charge": cost})
 
     async def totals(
         self, session_id: str | None, tenant: str | None = None
@@ -398,19 +407,6 @@ class SqlCallRepository:
                 latency,
             ) in result
         ]
-
-    async def spend(self, key_ids: Sequence[str]) -> dict[str, Decimal]:
-        """One grouped sum on the key_id index."""
-        if not key_ids:
-            return {}
-        calls = PROVIDER_CALLS.c
-        statement = (
-            sa.select(calls.key_id, sa.func.sum(calls.cost).label("spent"))
-            .where(calls.key_id.in_(key_ids))
-            .group_by(calls.key_id)
-        )
-        rows = await self._work.rows(statement)
-        return {row.key_id: from_picodollars(row.spent) or Decimal(0) for row in rows}
 
 
 class SqlIdempotencyRepository:

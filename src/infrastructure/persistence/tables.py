@@ -173,8 +173,10 @@ class ApiKeyRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     rate_limit_rpm: int | None = None
     token_limit_tpm: int | None = None
-    # Picodollars, like every other sum of money here.
+    # Picodollars, like every other sum of money here. ``spent`` is the sum of the key's call
+    # records' cost, updated in the transaction that inserts each call.
     budget: int | None = Field(default=None, sa_type=sa.BigInteger)
+    spent: int = Field(sa_type=sa.BigInteger)
 
 
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]

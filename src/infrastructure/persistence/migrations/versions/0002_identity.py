@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("rate_limit_rpm", sa.Integer(), nullable=True),
         sa.Column("token_limit_tpm", sa.Integer(), nullable=True),
         sa.Column("budget", sa.BigInteger(), nullable=True),
+        sa.Column("spent", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("secret_hash", name="uq_api_keys_secret_hash"),
     )
     with op.batch_alter_table("provider_calls") as batch:
