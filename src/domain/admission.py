@@ -3,7 +3,7 @@
 Checked before any provider is called, so a refused turn costs nothing and stores nothing:
 
 * ``budget_usd``: the key's spend as the database records it, read with the key itself when
-  its credential is checked (``Limits.spent_usd``; persistence adds each call's cost to it in
+  its credential is checked (``Limits.spent_usd``; the database adds each call's cost to it in
   the transaction that stores the call), so it holds across replicas and restarts (402).
   Turns already in flight may carry a key past its budget by their own cost.
 * ``token_limit_tpm``: tokens recorded in the key's current one-minute window; a turn is

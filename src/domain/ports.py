@@ -115,7 +115,8 @@ class SummaryRepository(Protocol):
 
 class CallRepository(Protocol):
     async def add(self, record: CallRecord) -> None:
-        """Also adds the call's cost to its API key's ``spent_usd``, in the same transaction."""
+        """Also adds the call's cost to its API key's ``spent_usd``, in the same transaction
+        (the SQL adapter leaves that to a trigger)."""
         ...
 
     async def totals(

@@ -40,7 +40,6 @@ from src.domain.entities import (
 )
 from src.domain.errors import IdempotencyConflict
 from src.infrastructure.persistence.tables import (
-    API_KEYS,
     IDEMPOTENCY_KEYS,
     MESSAGES,
     PROVIDER_CALLS,
@@ -168,11 +167,6 @@ _SESSION_BY_ID = sa.select(SESSIONS).where(
 )
 _SESSION_BY_ID_ANY_OWNER = sa.select(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
 _UPDATE_SESSION = sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
-_CHARGE_KEY = (
-    sa.update(API_KEYS)
-    .where(API_KEYS.c.id == sa.bindparam("charged_key"))
-    .values(spent=API_KEYS.c.spent + sa.bindparam("charge", type_=sa.BigInteger))
-)
 _TAIL = (
     sa.select(MESSAGES)
     .where(
@@ -351,9 +345,6 @@ class SqlCallRepository:
                 }
             ],
         )
-        cost = to_picodollars(record.cost)
-        if record.key_id is not None and cost:
-            self._work.write(_CHARGE_KEY, {"charged_key": record.key_id, "charge": cost})
 
     async def totals(
         self, session_id: str | None, tenant: str | None = None

@@ -174,7 +174,8 @@ class ApiKeyRow(SQLModel, table=True):
     rate_limit_rpm: int | None = None
     token_limit_tpm: int | None = None
     # Picodollars, like every other sum of money here. ``spent`` is the sum of the key's call
-    # records' cost, updated in the transaction that inserts each call.
+    # records' cost, kept by a trigger on provider_calls (migration 0002) in the inserting
+    # transaction, so no code path can record a call without charging its key.
     budget: int | None = Field(default=None, sa_type=sa.BigInteger)
     spent: int = Field(sa_type=sa.BigInteger)
 

@@ -6,6 +6,10 @@ Create Date: 2026-12-01
 
 Calls recorded before this revision take their session's owner as tenant, or ``default``
 when their session is gone (the one tenant there was before keys existed).
+
+``api_keys.spent`` is kept by a trigger on ``provider_calls``: each inserted call's cost is
+added to its key in the inserting transaction, with no extra round trip, so a key's spend
+is always the sum of its call records and is read with the key on every request.
 """
 
 from __future__ import annotations
@@ -50,9 +54,31 @@ def upgrade() -> None:
         batch.alter_column("tenant", server_default=None)
     op.create_index("ix_provider_calls_tenant", "provider_calls", ["tenant"])
     op.create_index("ix_provider_calls_key_id", "provider_calls", ["key_id"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION charge_api_key() RETURNS trigger AS $$ BEGIN "
+            "UPDATE api_keys SET spent = spent + NEW.cost WHERE id = NEW.key_id; "
+            "RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        op.execute(
+            "CREATE TRIGGER provider_calls_charge_key AFTER INSERT ON provider_calls "
+            "FOR EACH ROW WHEN (NEW.key_id IS NOT NULL AND NEW.cost IS NOT NULL) "
+            "EXECUTE FUNCTION charge_api_key()"
+        )
+    else:
+        op.execute(
+            "CREATE TRIGGER provider_calls_charge_key AFTER INSERT ON provider_calls "
+            "WHEN NEW.key_id IS NOT NULL AND NEW.cost IS NOT NULL "
+            "BEGIN UPDATE api_keys SET spent = spent + NEW.cost WHERE id = NEW.key_id; END"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER provider_calls_charge_key ON provider_calls")
+        op.execute("DROP FUNCTION charge_api_key()")
+    else:
+        op.execute("DROP TRIGGER provider_calls_charge_key")
     op.drop_index("ix_provider_calls_key_id", "provider_calls")
     op.drop_index("ix_provider_calls_tenant", "provider_calls")
     with op.batch_alter_table("provider_calls") as batch:
