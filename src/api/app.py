@@ -61,7 +61,13 @@ def create_app(
             allow_origins=list(services.config.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
         )
     app.add_middleware(RateLimitHeadersMiddleware, admission=services.admission)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -104,3 +104,52 @@ def test_two_tenants_see_only_their_own(
     assert b"alice-backend" in stored  # the keys are there, as digests
     for secret in (alice_key, bob_key, ADMIN):
         assert secret.encode() not in stored
+
+
+def test_keys_commands_with_limits_expiry_and_refusals(start_service: StartService) -> None:
+    service = start_service(admin_api_key=ADMIN)
+    base = ["--url", service.url, "--api-key", ADMIN]
+    created = runner.invoke(
+        cli,
+        [
+            "keys",
+            "create",
+            "limited",
+            "--rpm",
+            "5",
+            "--tpm",
+            "900",
+            "--budget",
+            "2.5",
+            "--expires",
+            "2099-01-31T00:00:00",
+            *base,
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    (key,) = service.http.get(
+        "/api/admin/keys", headers={"Authorization": f"Bearer {ADMIN}"}
+    ).json()["keys"]
+    assert (key["rate_limit_rpm"], key["token_limit_tpm"], key["budget_usd"]) == (5, 900, 2.5)
+    assert key["expires_at"].startswith("2099-01-31T00:00:00")
+    assert key["tenant"] == key["id"]
+
+    listed = runner.invoke(cli, ["keys", "list", *base])
+    assert listed.exit_code == 0 and "limited" in listed.output and "active" in listed.output
+    revoked = runner.invoke(cli, ["keys", "revoke", key["id"], *base])
+    assert revoked.exit_code == 0
+    assert "revoked" in runner.invoke(cli, ["keys", "list", *base]).output
+
+    as_tenant = runner.invoke(cli, ["keys", "list", "--url", service.url, "--api-key", secret])
+    assert as_tenant.exit_code == 1
+    assert "(unauthorized)" in as_tenant.output  # revoked by now
+    other = runner.invoke(cli, ["keys", "create", "x", *base]).output.strip().splitlines()[-1]
+    forbidden = runner.invoke(cli, ["keys", "list", "--url", service.url, "--api-key", other])
+    assert forbidden.exit_code == 1 and "(forbidden)" in forbidden.output
+    anonymous = runner.invoke(cli, ["providers", "--url", service.url])
+    assert anonymous.exit_code == 1 and "(unauthorized)" in anonymous.output
+    missing = runner.invoke(cli, ["keys", "revoke", "key_nope", *base])
+    assert missing.exit_code == 1 and "(key_not_found)" in missing.output
+    for output in (listed.output, as_tenant.output, forbidden.output):
+        assert secret not in output and ADMIN not in output
