@@ -1,10 +1,11 @@
 """``python bench/auth_cost.py [--rounds N]``: what a credential costs per turn.
 
 Two gateways on their own SQLite files against one fake upstream: one in open mode, one with
-``ADMIN_API_KEY`` set. Turns go one at a time, taking turns between three kinds, so all see
-the same machine state:
+``ADMIN_API_KEY`` set. Turns go one at a time, taking turns between the kinds in a shuffled
+order each round, so all see the same machine state and none always follows another:
 
 * ``open``: open mode, no credential;
+* ``admin`` (in process only): the admin key, checked without the database;
 * ``key``: an issued API key without limits (a digest lookup in the database per request);
 * ``key+limits``: a key with turns and tokens per minute and a budget (also the limiter's
   take and charge, the budget's SUM over the key's call records, the X-RateLimit headers).
@@ -23,6 +24,7 @@ import asyncio
 import http.client
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -74,10 +76,14 @@ async def interleave(kinds: dict[str, tuple[int, str | None, list[bytes]]], roun
     }
     latencies: dict[str, list[float]] = {name: [] for name in kinds}
     errors = dict.fromkeys(kinds, 0)
+    order = list(kinds)
+    shuffler = random.Random(7)
     started = time.perf_counter()
     try:
         for index in range(rounds):
-            for name, (_, _, bodies) in kinds.items():
+            shuffler.shuffle(order)
+            for name in order:
+                bodies = kinds[name][2]
                 before = time.perf_counter()
                 status = await connections[name].post(bodies[index % len(bodies)])
                 if status == 200:
@@ -116,7 +122,7 @@ async def in_process(upstream: Upstream, workdir: Path, rounds: int, warmup: int
             ]
             for n, extra in (("plain", {}), ("limited", limits))
         ]
-        kinds = {"open": (o, {}), "key": (k, {}), "key+limits": (k, {})}
+        kinds = {"open": (o, {}), "admin": (k, admin), "key": (k, {}), "key+limits": (k, {})}
         for name, token in zip(("key", "key+limits"), tokens, strict=True):
             kinds[name] = (k, {"Authorization": f"Bearer {token}"})
         sessions = {
@@ -125,9 +131,13 @@ async def in_process(upstream: Upstream, workdir: Path, rounds: int, warmup: int
         }
         latencies: dict[str, list[float]] = {name: [] for name in kinds}
         errors = dict.fromkeys(kinds, 0)
+        order = list(kinds)
+        shuffler = random.Random(7)
         started = time.perf_counter()
         for index in range(warmup + rounds):
-            for name, (client, headers) in kinds.items():
+            shuffler.shuffle(order)
+            for name in order:
+                client, headers = kinds[name]
                 body = {"message": "hello", "session_id": sessions[name]}
                 before = time.perf_counter()
                 response = await client.post(ORCHESTRATE, json=body, headers=headers)

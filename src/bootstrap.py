@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
 from src.domain.admission import Admission, RateLimiter
-from src.domain.authentication import Authenticator, TokenVerifier
+from src.domain.authentication import Authenticator, KeyLookup, TokenVerifier
 from src.domain.key_admin import KeyAdmin
 from src.domain.memory import MemoryPolicy
 from src.domain.passthrough import Passthrough
@@ -91,10 +91,13 @@ def bootstrap(
     database_ready: Callable[[], Awaitable[bool]] | None = None,
     limiter: RateLimiter | None = None,
     jwt: TokenVerifier | None = None,
+    key_lookup: KeyLookup | None = None,
 ) -> Runtime:
     """Builds the services; each keyword, when given, replaces that production adapter."""
     startup: list[Closer] = []
     shutdown: list[Closer] = []
+    if key_lookup is None and uow is None:  # the database named by the settings
+        key_lookup = _key_lookup(settings, shutdown)
     if uow is None or locks is None or database_ready is None:
         uow, locks, database_ready = _sql_persistence(settings, uow, locks, startup, shutdown)
     if providers is None:
@@ -118,6 +121,7 @@ def bootstrap(
         admin_key=_secret(settings.admin_api_key),
         jwt=jwt or _jwt_verifier(settings),
         enabled=settings.auth_enabled,
+        lookup=key_lookup,
     )
 
     async def settle_auth_mode() -> None:
@@ -215,6 +219,16 @@ async def startup_refusal(settings: Settings) -> str | None:
     finally:
         await engine.dispose()
     return refusal(settings.host) if open_mode else None
+
+
+def _key_lookup(settings: Settings, shutdown: list[Closer]) -> KeyLookup:
+    """The per-request key read, on a small autocommit engine of its own."""
+    from src.infrastructure.persistence.engine import create_engine
+    from src.infrastructure.persistence.keys import SqlKeyLookup
+
+    engine = create_engine(settings.database_url, pool_size=2, isolation_level="AUTOCOMMIT")
+    shutdown.append(engine.dispose)
+    return SqlKeyLookup(engine)
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -64,7 +64,7 @@ async def metrics_reader(request: Request) -> None:
     await admin_principal(await current_principal(request))
 
 
-def tenant_filter(
+async def tenant_filter(
     principal: PrincipalDep,
     tenant: Annotated[
         str | None, Query(description="Admin only: one tenant's data instead of all.")

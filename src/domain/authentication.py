@@ -1,8 +1,8 @@
 """How a bearer token becomes a ``Principal``: the admin key, an issued API key or a JWT.
 
-Each request looks its API key up by digest in the database (one indexed select, no cache):
-a revoked key stops working on every replica at once, with nothing to invalidate. A token is
-never logged or echoed; errors name the key's id at most.
+Each request looks its API key up by digest in the database (``KeyLookup``: one indexed
+select, no cache): a revoked key stops working on every replica at once, with nothing to
+invalidate. A token is never logged or echoed; errors name the key's id at most.
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import hmac
 from typing import Protocol
 
 from src.domain.errors import Unauthorized
-from src.domain.identity import ADMIN_PRINCIPAL, KEY_PREFIX, OPEN_PRINCIPAL, Principal, digest
+from src.domain.identity import (
+    ADMIN_PRINCIPAL,
+    KEY_PREFIX,
+    OPEN_PRINCIPAL,
+    ApiKey,
+    Principal,
+    digest,
+)
 from src.domain.ports import Clock, UnitOfWorkFactory
 
 
@@ -19,6 +26,23 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> Principal:
         """The principal a JWT names; raises ``Unauthorized`` for any token it cannot accept."""
         ...
+
+
+class KeyLookup(Protocol):
+    async def by_digest(self, secret_hash: str) -> ApiKey | None:
+        """The key stored under this digest, as the database has it now."""
+        ...
+
+
+class UnitOfWorkKeyLookup:
+    """A ``KeyLookup`` through the unit of work, for stores without a faster read path."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def by_digest(self, secret_hash: str) -> ApiKey | None:
+        async with self._uow() as uow:
+            return await uow.keys.by_digest(secret_hash)
 
 
 class Authenticator:
@@ -33,8 +57,10 @@ class Authenticator:
         admin_key: str | None = None,
         jwt: TokenVerifier | None = None,
         enabled: bool = True,
+        lookup: KeyLookup | None = None,
     ) -> None:
         self._uow = uow
+        self._lookup = lookup or UnitOfWorkKeyLookup(uow)
         self._clock = clock
         self._admin_digest = digest(admin_key) if admin_key else None
         self._jwt = jwt
@@ -67,8 +93,7 @@ class Authenticator:
         raise Unauthorized("the credential is not a key this service issued")
 
     async def _api_key(self, token_digest: str) -> Principal:
-        async with self._uow() as uow:
-            key = await uow.keys.by_digest(token_digest)
+        key = await self._lookup.by_digest(token_digest)
         if key is None or not hmac.compare_digest(key.secret_hash, token_digest):
             raise Unauthorized("the API key is not known")
         if not key.usable_at(self._clock.now()):

@@ -81,9 +81,11 @@ MakeSecured = Callable[..., Any]
 async def make_secured() -> AsyncIterator[Callable[..., Secured]]:
     built: list[Secured] = []
 
-    def make(jwt: TokenVerifier | None = None, **settings: Any) -> Secured:
+    def make(
+        jwt: TokenVerifier | None = None, store: FakeStore | None = None, **settings: Any
+    ) -> Secured:
         provider = FakeProvider()
-        store = FakeStore()
+        store = store or FakeStore()
         directory = FakeDirectory(provider)
         time = ManualTime()
 

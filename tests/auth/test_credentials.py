@@ -199,8 +199,7 @@ async def test_open_mode_serves_without_a_credential_but_manages_no_keys(
 async def test_stored_keys_close_open_mode_at_start(make_secured: Any) -> None:
     first = make_secured()
     created = await first.issue(tenant="acme")
-    second = make_secured(admin_api_key=None)
-    second.services.authenticator._uow = first.store  # the same database
+    second = make_secured(admin_api_key=None, store=first.store)  # the same database
     assert await second.services.authenticator.decide_mode() is False
     assert (await second.client().get("/api/sessions")).status_code == 401
     assert (await second.client(created["key"]).get("/api/sessions")).status_code == 200
