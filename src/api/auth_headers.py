@@ -29,7 +29,11 @@ class RateLimitHeadersMiddleware:
         async def send_with_quota(message: Message) -> None:
             if message["type"] == "http.response.start":
                 principal = scope.get("state", {}).get("principal")
-                if isinstance(principal, Principal) and principal.limits.windowed:
+                if (
+                    isinstance(principal, Principal)
+                    and principal.key_id is not None
+                    and principal.limits.windowed
+                ):
                     quotas = await self.admission.quotas(principal.key_id, principal.limits)
                     message["headers"] = [*message.get("headers", []), *_headers(quotas)]
             await send(message)

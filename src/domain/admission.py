@@ -82,10 +82,8 @@ class Admission:
         if key_id is not None and limits.token_limit_tpm is not None and tokens > 0:
             await self._take(key_id, "tokens", tokens, None)
 
-    async def quotas(self, key_id: str | None, limits: Limits) -> list[Quota]:
+    async def quotas(self, key_id: str, limits: Limits) -> list[Quota]:
         """The key's windows as they stand, turns first, for the response headers."""
-        if key_id is None:
-            return []
         quotas = []
         for name, limit in (("turns", limits.rate_limit_rpm), ("tokens", limits.token_limit_tpm)):
             if limit is not None:

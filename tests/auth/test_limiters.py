@@ -122,3 +122,16 @@ async def test_redis_down_fails_open_with_one_warning(caplog: Any) -> None:
     assert len(warnings) == 1
     assert "Redis unreachable" in warnings[0]
     assert str(port) not in warnings[0]  # the URL (which may hold a password) is not logged
+
+
+async def test_expired_windows_are_dropped_once_many_are_held(monkeypatch: Any) -> None:
+    from src.infrastructure.limits import in_process
+
+    monkeypatch.setattr(in_process, "_PRUNE_AT", 3)
+    time = ManualTime()
+    limiter = InProcessRateLimiter(time)
+    for key in ("a", "b", "c"):
+        await limiter.take(key, 1, None, 10)
+    time.t = 11
+    await limiter.take("d", 1, None, 10)
+    assert set(limiter._windows) == {"d"}
