@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from src.api.dependencies import Services, get_services
 from src.domain.errors import Forbidden, Unauthorized
@@ -33,7 +34,13 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-async def current_principal(request: Request) -> Principal:
+# Declares the scheme in the OpenAPI description (the "Authorize" button of /docs); the header
+# itself is read by ``bearer_token``, which also refuses malformed ones.
+_BEARER = HTTPBearer(auto_error=False, description="An API key (orch_...) or a JWT.")
+_Declared = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+async def current_principal(request: Request, _: _Declared = None) -> Principal:
     services = await get_services(request)
     if services.authenticator.open_mode:
         principal = await authenticate(services, None)

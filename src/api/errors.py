@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src.domain import errors as domain
-from src.domain.key_admin import KeyNotFound
 
 
 class ApiError(Exception):
@@ -68,7 +67,7 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.Forbidden, 403, "forbidden"),
     (domain.BudgetExceeded, 402, "budget_exceeded"),
     (domain.RateLimited, 429, "rate_limited"),
-    (KeyNotFound, 404, "key_not_found"),
+    (domain.KeyNotFound, 404, "key_not_found"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),

@@ -9,6 +9,7 @@
     ├── Forbidden                    a tenant credential on an operator's route
     ├── RateLimited                  a key over its turns or tokens per minute
     ├── BudgetExceeded               a key whose recorded spend reached its budget
+    ├── KeyNotFound                  no API key with that id (the admin's key routes)
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -86,6 +87,11 @@ class BudgetExceeded(OrchestratorError):
             f"key {key_id} has spent ${spent} of its ${budget} budget",
             details={"key_id": key_id, "budget_usd": str(budget), "spent_usd": str(spent)},
         )
+
+
+class KeyNotFound(OrchestratorError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"API key {key_id!r} does not exist", details={"key_id": key_id})
 
 
 class ProviderError(OrchestratorError):

@@ -13,14 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from src.domain.accounting import new_id
-from src.domain.errors import InvalidInput, OrchestratorError
+from src.domain.errors import InvalidInput, KeyNotFound
 from src.domain.identity import SHOWN_PREFIX_CHARS, ApiKey, Limits, digest, new_secret
 from src.domain.ports import Clock, UnitOfWorkFactory
-
-
-class KeyNotFound(OrchestratorError):
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"API key {key_id!r} does not exist", details={"key_id": key_id})
 
 
 @dataclass(frozen=True, slots=True)
