@@ -21,6 +21,9 @@ FROM python:3.11-slim-bookworm AS runtime
 
 # DATABASE_URL defaults to a SQLite file in /app/data, the one directory the app user can
 # write; Kubernetes and any multi-replica setup override it with PostgreSQL.
+# HOST=0.0.0.0 serves every interface, so the container refuses to start without a credential
+# to check: pass ADMIN_API_KEY at run time (docker run -e ADMIN_API_KEY=...; Kubernetes takes
+# it from the orchestrator-secrets Secret). It is never baked into the image.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH="/opt/venv/bin:${PATH}" \

@@ -1,6 +1,9 @@
 """Reads the settings once and serves the API with uvicorn (``python main.py``); the wiring
 itself is ``src.bootstrap``.
 
+A process that would serve every caller without a credential on a reachable address refuses
+to start (exit status 2, one line naming ADMIN_API_KEY): see ``src.infrastructure.auth``.
+
 On SIGTERM the process drains: readiness answers 503, new turns are refused, turns in flight
 finish (up to SHUTDOWN_GRACE_S), then uvicorn closes and the process exits 0. A second signal
 stops at once.
@@ -19,7 +22,7 @@ import uvicorn
 from dotenv import dotenv_values
 
 from src.api.dependencies import Lifecycle
-from src.bootstrap import build_app
+from src.bootstrap import build_app, startup_refusal
 from src.infrastructure.logging_setup import configure_logging
 from src.infrastructure.settings import Settings
 
@@ -68,6 +71,12 @@ class DrainingServer(uvicorn.Server):
 
 def serve(settings: Settings, env: Mapping[str, str]) -> None:
     configure_logging(settings.log_format, settings.log_level)
+    # aiosqlite logs every statement with its parameters at debug level: API key digests
+    # included. Nothing else it says is worth that.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))
+    if (refused := asyncio.run(startup_refusal(settings))) is not None:
+        log.error(refused)
+        raise SystemExit(2)
     app = build_app(settings, env)
     config = uvicorn.Config(
         app,

@@ -59,9 +59,11 @@ def figures(latencies_s: list[float], errors: int, duration_s: float) -> Figures
 class Connection:
     """One keep-alive connection that sends a POST and reads the whole answer."""
 
-    def __init__(self, host: str, port: int, path: str, authorization: str | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         self._host, self._port = host, port
-        extra = f"Authorization: {authorization}\r\n" if authorization else ""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
             "Content-Type: application/json\r\nContent-Length: "
@@ -105,7 +107,9 @@ async def drive(
 
     async def worker(own: Sequence[bytes]) -> None:
         nonlocal errors
-        connection = Connection(host, port, path, authorization)
+        connection = Connection(
+            host, port, path, {"Authorization": authorization} if authorization else None
+        )
         index = 0
         try:
             while time.perf_counter() < deadline:

@@ -197,11 +197,16 @@ def wait_ready(
 
 @contextlib.contextmanager
 def gateway(
-    upstream: Upstream, core: int | None, workdir: Path, database_url: str | None = None
+    upstream: Upstream,
+    core: int | None,
+    workdir: Path,
+    database_url: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> Iterator[Service]:
-    """The gateway on a fresh database (in ``workdir`` by default), ready; stopped on leaving."""
+    """The gateway on a fresh database (in ``workdir`` by default), ready; stopped on leaving.
+    ``extra`` adds settings (e.g. ``ADMIN_API_KEY``) to the production ones."""
     port = free_port()
-    environment = service_environment(upstream, port, workdir, database_url)
+    environment = {**service_environment(upstream, port, workdir, database_url), **(extra or {})}
     command = pinned(core, [sys.executable, str(ROOT / "main.py")])
     log = workdir / "gateway.log"
     started = time.perf_counter()

@@ -17,10 +17,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
+from src.domain.admission import Admission, RateLimiter
 from src.domain.analytics import AnalyticsReader
+from src.domain.authentication import Authenticator, KeyLookup, TokenVerifier
+from src.domain.key_admin import KeyAdmin
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import (
     Clock,
@@ -30,6 +34,7 @@ from src.domain.ports import (
     SessionLocks,
     UnitOfWorkFactory,
 )
+from src.infrastructure.auth.exposure import is_loopback, refusal, settle_mode
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.settings import Settings
 from src.infrastructure.telemetry import ObservedSessionManager, TurnTracer
@@ -97,15 +102,19 @@ def bootstrap(
     clock: Clock | None = None,
     database_ready: Callable[[], Awaitable[bool]] | None = None,
     analytics: AnalyticsReader | None = None,
+    limiter: RateLimiter | None = None,
+    jwt: TokenVerifier | None = None,
+    key_lookup: KeyLookup | None = None,
 ) -> Runtime:
     """Builds the services; each keyword, when given, replaces that production adapter."""
     startup: list[Closer] = []
     shutdown: list[Closer] = []
     if uow is None or locks is None or database_ready is None or analytics is None:
-        uow, locks, ping, analytics = _sql_persistence(
+        uow, locks, ping, analytics, lookup = _sql_persistence(
             settings, uow, locks, analytics, startup, shutdown
         )
         database_ready = database_ready or ping
+        key_lookup = key_lookup or lookup
     if prices is None:
         from src.infrastructure.pricing.price_book import JsonPriceBook
 
@@ -128,9 +137,24 @@ def bootstrap(
         providers, uow, tracer = tracing.directory(providers), tracing.units(uow), tracing.turns
         app_hooks.append(tracing.instrument)
         shutdown.append(tracing.aclose)
+    authenticator = Authenticator(
+        uow=uow,
+        clock=clock,
+        admin_key=_secret(settings.admin_api_key),
+        jwt=jwt or _jwt_verifier(settings),
+        enabled=settings.auth_enabled,
+        lookup=key_lookup,
+    )
+
+    async def settle_auth_mode() -> None:
+        await settle_mode(authenticator, settings.host)
+
+    startup.append(settle_auth_mode)  # after the migrations: stored keys count
+    admission = Admission(limiter or _rate_limiter(settings, shutdown))
     manager = ObservedSessionManager(
         Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock),
         memory_policy(settings),
+        admission,
         tracer=tracer,
     )
     services = Services(
@@ -142,8 +166,12 @@ def bootstrap(
             max_message_chars=settings.max_message_chars,
             cors_origins=tuple(settings.cors_origins),
             access_log=settings.access_log,
+            metrics_public=settings.metrics_public,
         ),
         analytics=analytics,
+        authenticator=authenticator,
+        admission=admission,
+        keys=KeyAdmin(uow=uow, clock=clock),
     )
     return Runtime(services, settings, startup, shutdown, app_hooks)
 
@@ -172,7 +200,13 @@ def _sql_persistence(
     analytics: AnalyticsReader | None,
     startup: list[Closer],
     shutdown: list[Closer],
-) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]], AnalyticsReader]:
+) -> tuple[
+    UnitOfWorkFactory,
+    SessionLocks,
+    Callable[[], Awaitable[bool]],
+    AnalyticsReader,
+    KeyLookup | None,
+]:
     """The database named by the settings, for whichever of its adapters were not handed in.
 
     Turns run on the raw driver of the URL's scheme (``databases``); migrations, the session
@@ -205,7 +239,70 @@ def _sql_persistence(
             shutdown.append(sql_locks.aclose)
             locks = sql_locks
         analytics = analytics or SqlAnalytics(engine)
-    return uow or SqlUnitOfWorkFactory(database), locks, database.ping, analytics
+    from src.infrastructure.persistence.keys import SqlKeyLookup
+
+    if uow is not None:  # a handed-in store holds the keys too: look them up through it
+        return uow, locks, database.ping, analytics, None
+    return SqlUnitOfWorkFactory(database), locks, database.ping, analytics, SqlKeyLookup(database)
+
+
+async def startup_refusal(settings: Settings) -> str | None:
+    """Why this process must not serve at all, checked by ``main.py`` before it binds, so a
+    refusal is one log line and an exit status rather than a failed start-up."""
+    static = settings.admin_api_key or settings.auth_jwt_secret or settings.auth_jwt_public_key
+    if not settings.auth_enabled or static or is_loopback(settings.host):
+        return None
+    import sqlite3
+
+    import asyncpg
+
+    from src.infrastructure.clock import SystemClock
+    from src.infrastructure.persistence.databases import database_for
+    from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
+
+    database = database_for(settings.database_url, pool_size=1)
+    try:
+        await database.open()
+        authenticator = Authenticator(uow=SqlUnitOfWorkFactory(database), clock=SystemClock())
+        open_mode = await authenticator.decide_mode()
+    except (sqlite3.Error, asyncpg.PostgresError, OSError):
+        open_mode = True  # no api_keys table yet, or no database: no stored key either
+    finally:
+        await database.aclose()
+    return refusal(settings.host) if open_mode else None
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _jwt_verifier(settings: Settings) -> TokenVerifier | None:
+    secret, public_key = _secret(settings.auth_jwt_secret), _secret(settings.auth_jwt_public_key)
+    if secret is None and public_key is None:
+        return None
+    from src.infrastructure.auth.jwt import JwtVerifier
+
+    return JwtVerifier(
+        secret=secret,
+        public_key_pem=public_key,
+        audience=settings.auth_jwt_audience,
+        issuer=settings.auth_jwt_issuer,
+        tenant_claim=settings.auth_jwt_tenant_claim,
+    )
+
+
+def _rate_limiter(settings: Settings, shutdown: list[Closer]) -> RateLimiter:
+    """Redis when ``REDIS_URL`` is set (limits hold across replicas), else this process."""
+    url = _secret(settings.redis_url)
+    if url is None:
+        from src.infrastructure.limits.in_process import InProcessRateLimiter
+
+        return InProcessRateLimiter()
+    from src.infrastructure.limits.redis import RedisRateLimiter
+
+    limiter = RedisRateLimiter(url, prefix=settings.redis_key_prefix)
+    shutdown.append(limiter.aclose)
+    return limiter
 
 
 def _provider_registry(

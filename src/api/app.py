@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from src.api.auth import current_principal
+from src.api.auth_headers import RateLimitHeadersMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
 from src.api.routes import (
+    admin,
     analytics,
     dashboard,
     health,
@@ -22,6 +25,7 @@ from src.api.routes import (
     sessions,
     ws,
 )
+from src.api.security import SecurityHeadersMiddleware
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -29,6 +33,7 @@ session's memory (running summary plus recent messages), calls the provider and 
 in the request, stores the exchange and accounts tokens, cost and latency.
 
 Every error answers `{"error": {"code", "message", "details"}}` with an `X-Request-ID` header.
+Every route but health and these docs takes `Authorization: Bearer <key>`.
 """
 
 # Room around the message for the rest of the JSON body and UTF-8 expansion.
@@ -49,18 +54,22 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    app.include_router(health.router, prefix="/api")
+    authenticated = [Depends(current_principal)]
     for router in (
         analytics.router,  # before sessions: /sessions/export.csv is not a session id
-        health.router,
         providers.router,
         sessions.router,
         orchestrate.router,
         metrics.router,
-        ws.router,
+        admin.router,
     ):
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", dependencies=authenticated)
+    # The socket authenticates in its first frame or subprotocol; the dashboard's pages hold
+    # no data (their API calls carry the key).
+    app.include_router(ws.router, prefix="/api")
     app.include_router(metrics.prometheus_router)
-    app.include_router(openai_compat.router)
+    app.include_router(openai_compat.router, dependencies=authenticated)
     app.include_router(dashboard.router)
     if services.config.cors_origins:
         app.add_middleware(
@@ -68,8 +77,16 @@ def create_app(
             allow_origins=list(services.config.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
         )
+    app.add_middleware(RateLimitHeadersMiddleware, admission=services.admission)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=services.metrics,

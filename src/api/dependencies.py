@@ -12,7 +12,10 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 
 from src.api.errors import draining
+from src.domain.admission import Admission
 from src.domain.analytics import AnalyticsReader
+from src.domain.authentication import Authenticator
+from src.domain.key_admin import KeyAdmin
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
 
@@ -146,6 +149,7 @@ class ApiConfig:
     max_message_chars: int = 100_000
     cors_origins: tuple[str, ...] = ()
     access_log: bool = True
+    metrics_public: bool = False
 
 
 @dataclass(slots=True)
@@ -155,6 +159,9 @@ class Services:
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig
     analytics: AnalyticsReader
+    authenticator: Authenticator
+    admission: Admission
+    keys: KeyAdmin
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 

@@ -63,6 +63,11 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.SessionNotFound, 404, "session_not_found"),
     (domain.SessionBusy, 409, "session_busy"),
     (domain.IdempotencyConflict, 409, "idempotency_conflict"),
+    (domain.Unauthorized, 401, "unauthorized"),
+    (domain.Forbidden, 403, "forbidden"),
+    (domain.BudgetExceeded, 402, "budget_exceeded"),
+    (domain.RateLimited, 429, "rate_limited"),
+    (domain.KeyNotFound, 404, "key_not_found"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),
@@ -88,6 +93,8 @@ def envelope(
     headers = {}
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status_code=status,
@@ -177,7 +184,8 @@ def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
     param = _param_of(error.get("details") or {})
     status = 400 if response.status_code == 422 else response.status_code
     body = openai_error_body(status, error["code"], error["message"], param)
-    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    kept = ("retry-after", "www-authenticate")
+    headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -1,7 +1,8 @@
 """The operator command line, ``orchestrator`` (installed as a console script).
 
 ``serve``, ``db upgrade`` and ``pricing`` work on this machine without a service; every other
-command talks HTTP to a running service at ``--url`` (env ``ORCHESTRATOR_URL``). A failure
+command talks HTTP to a running service at ``--url`` (env ``ORCHESTRATOR_URL``) with the key
+of ``--api-key`` (env ``ORCHESTRATOR_API_KEY``). A failure
 prints one ``error: ...`` line on stderr and exits 1; usage errors exit 2.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from src.cli.chat import chat
+from src.cli.keys import keys_app
 from src.cli.local import db_app, pricing, serve
 from src.cli.providers import providers
 from src.cli.sessions import sessions_app
@@ -27,5 +29,6 @@ app.command()(providers)
 app.command()(pricing)
 app.add_typer(sessions_app, name="sessions")
 app.command()(chat)
+app.add_typer(keys_app, name="keys")
 
 __all__ = ["app"]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.console import Console
 
-from src.cli.client import DEFAULT_URL, ServiceClient, UrlOption, session_path
+from src.cli.client import DEFAULT_URL, ApiKeyOption, ServiceClient, UrlOption, session_path
 from src.cli.output import CliError, console, money, reports_errors
 
 EXIT_COMMAND = "/exit"
@@ -26,6 +26,7 @@ _FATAL_CODES = frozenset({None, "session_not_found"})
 @reports_errors
 def chat(
     url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     session: Annotated[
         str | None, typer.Option(help="Continue this session (default: a new one).")
     ] = None,
@@ -42,7 +43,7 @@ def chat(
     """
     out = console()
     failed = False
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         if session is None:
             session_id = api.post("/api/sessions", {})["session_id"]
             out.print(f"session {session_id} (new)")

@@ -2,7 +2,7 @@
 
 Every failure becomes a ``CliError`` worded for the operator: the service's error envelope as
 ``message (code)``, a refused connection as "cannot reach the service at URL". Credentials in
-the URL are never shown.
+the URL are never shown, and neither is the API key (sent as ``Authorization: Bearer``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ UrlOption = Annotated[
     ),
 ]
 
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="ORCHESTRATOR_API_KEY",
+        help="API key (or the admin key) sent as a Bearer token; not needed in open mode.",
+        show_default=False,
+    ),
+]
+
 # A turn may wait for a busy session and for provider retries, so reads are allowed to be slow;
 # an unreachable service is reported at once.
 _TIMEOUT = httpx.Timeout(300.0, connect=5.0)
@@ -40,7 +50,7 @@ def session_path(session_id: str, *rest: str) -> str:
 class ServiceClient:
     """``with ServiceClient(url) as api: api.get("/api/providers")`` -> parsed JSON."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_key: str | None = None) -> None:
         try:
             base = httpx.URL(url.rstrip("/"))
         except httpx.InvalidURL:
@@ -48,7 +58,8 @@ class ServiceClient:
         if base.scheme not in ("http", "https") or not base.host:
             raise CliError("--url must be an http:// or https:// URL")
         self.shown_url = str(base.copy_with(username=None, password=None))
-        self._http = httpx.Client(base_url=base, timeout=_TIMEOUT)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base, timeout=_TIMEOUT, headers=headers)
 
     def __enter__(self) -> ServiceClient:
         return self

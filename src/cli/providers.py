@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from src.cli.client import DEFAULT_URL, ServiceClient, UrlOption
+from src.cli.client import DEFAULT_URL, ApiKeyOption, ServiceClient, UrlOption
 from src.cli.output import console, reports_errors, yes_no
 
 
 @reports_errors
-def providers(url: UrlOption = DEFAULT_URL) -> None:
+def providers(url: UrlOption = DEFAULT_URL, api_key: ApiKeyOption = None) -> None:
     """List every provider: configured (has a key), healthy (circuit closed), default model."""
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         listing = api.get("/api/providers")["providers"]
     table = Table(title="Providers")
     for heading in ("name", "configured", "healthy", "default model", "models"):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from src.cli.client import DEFAULT_URL, ServiceClient, UrlOption, session_path
+from src.cli.client import DEFAULT_URL, ApiKeyOption, ServiceClient, UrlOption, session_path
 from src.cli.export import ExportFormat, full_history, render
 from src.cli.output import CliError, blank_if_none, console, moment, money, reports_errors
 
@@ -24,12 +24,13 @@ _PREVIEW_CHARS = 300
 @reports_errors
 def list_sessions(
     url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     user_id: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="How many newest to skip.")] = 0,
 ) -> None:
     """List sessions, newest first."""
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         page = api.get("/api/sessions", user_id=user_id, limit=limit, offset=offset)
     table = Table(title="Sessions", caption=f"{len(page['sessions'])} of {page['total']}")
     table.add_column("session", no_wrap=True)
@@ -53,10 +54,11 @@ def list_sessions(
 def show(
     session_id: SessionId,
     url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     last: Annotated[int, typer.Option(min=0, max=500, help="Latest messages shown.")] = 10,
 ) -> None:
     """Show a session, what it has cost, and its latest messages."""
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         session = api.get(session_path(session_id))
         metrics = api.get(session_path(session_id, "metrics"))
         offset = max(session["message_count"] - last, 0)
@@ -78,6 +80,7 @@ def show(
 def export(
     session_id: SessionId,
     url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
         ExportFormat.json
     ),
@@ -86,7 +89,7 @@ def export(
     ] = None,
 ) -> None:
     """Export a session's full history (every message, oldest first) as JSON or CSV."""
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         session = api.get(session_path(session_id))
         messages = full_history(api, session_id)
     text = render(fmt, session, messages)
@@ -105,10 +108,11 @@ def export(
 def delete(
     session_id: SessionId,
     url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a session with its messages and summaries (its costs stay in global metrics)."""
-    with ServiceClient(url) as api:
+    with ServiceClient(url, api_key) as api:
         if not yes:
             count = api.get(session_path(session_id))["message_count"]
             typer.confirm(f"Delete session {session_id} and its {count} messages?", abort=True)

@@ -88,7 +88,10 @@ class SummaryVersion:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One provider call (a turn or a summarization), the unit every metric sums over."""
+    """One provider call (a turn or a summarization), the unit every metric sums over.
+
+    ``tenant`` and ``key_id`` say whose call it was: tenant metrics and key budgets sum these.
+    """
 
     id: str
     session_id: str | None
@@ -101,6 +104,8 @@ class CallRecord:
     created_at: datetime
     ok: bool = True
     error_code: str | None = None
+    tenant: str = DEFAULT_OWNER
+    key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@
     ├── SessionNotFound
     ├── SessionBusy                  another turn held the session past the lock timeout
     ├── IdempotencyConflict          a key reused with a different request
+    ├── Unauthorized                 no credential, or one that is unknown, revoked, expired
+    ├── Forbidden                    a tenant credential on an operator's route
+    ├── RateLimited                  a key over its turns or tokens per minute
+    ├── BudgetExceeded               a key whose recorded spend reached its budget
+    ├── KeyNotFound                  no API key with that id (the admin's key routes)
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -58,6 +63,36 @@ class IdempotencyConflict(OrchestratorError):
             f"Idempotency-Key {key!r} was already used with a different request",
             details={"idempotency_key": key},
         )
+
+
+class Unauthorized(OrchestratorError):
+    """The request carries no credential this service accepts (401)."""
+
+
+class Forbidden(OrchestratorError):
+    """The credential is valid but may not do this (403)."""
+
+
+class RateLimited(OrchestratorError):
+    def __init__(self, key_id: str, limit: str, retry_after: float) -> None:
+        super().__init__(
+            f"key {key_id} is over its {limit}; retry in {max(1, round(retry_after))}s",
+            details={"key_id": key_id, "limit": limit},
+        )
+        self.retry_after: float | None = retry_after
+
+
+class BudgetExceeded(OrchestratorError):
+    def __init__(self, key_id: str, budget: object, spent: object) -> None:
+        super().__init__(
+            f"key {key_id} has spent ${spent} of its ${budget} budget",
+            details={"key_id": key_id, "budget_usd": str(budget), "spent_usd": str(spent)},
+        )
+
+
+class KeyNotFound(OrchestratorError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"API key {key_id!r} does not exist", details={"key_id": key_id})
 
 
 class ProviderError(OrchestratorError):

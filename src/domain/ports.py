@@ -21,6 +21,7 @@ from src.domain.entities import (
     SessionStats,
     SummaryVersion,
 )
+from src.domain.identity import ApiKey
 from src.domain.llm import LLMProvider
 from src.domain.pricing import ModelPrice
 
@@ -70,25 +71,27 @@ class SessionLocks(Protocol):
 
 
 class SessionRepository(Protocol):
+    """``owner`` scopes every read and delete to one tenant; ``None`` (the admin) spans all."""
+
     async def add(self, session: Session) -> None: ...
 
-    async def get(self, session_id: str, owner: str) -> Session | None: ...
+    async def get(self, session_id: str, owner: str | None) -> Session | None: ...
 
     async def update(self, session: Session) -> None:
         """Writes every mutable field of ``session`` (counters, summary, metadata, status)."""
         ...
 
-    async def delete(self, session_id: str, owner: str) -> bool:
+    async def delete(self, session_id: str, owner: str | None) -> bool:
         """Deletes the session with its messages, summaries and idempotency records."""
         ...
 
     async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
+        self, owner: str | None, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         """Newest first."""
         ...
 
-    async def count(self, owner: str, user_id: str | None) -> int: ...
+    async def count(self, owner: str | None, user_id: str | None) -> int: ...
 
     async def stats(self, owner: str | None) -> SessionStats:
         """Across every owner when ``owner`` is None."""
@@ -120,11 +123,33 @@ class SummaryRepository(Protocol):
 
 
 class CallRepository(Protocol):
-    async def add(self, record: CallRecord) -> None: ...
-
-    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
-        """Sums per (provider, kind): of one session, or of every call when None."""
+    async def add(self, record: CallRecord) -> None:
+        """Also adds the call's cost to its API key's ``spent_usd``, in the same transaction
+        (the SQL adapter leaves that to a trigger)."""
         ...
+
+    async def totals(
+        self, session_id: str | None, tenant: str | None = None
+    ) -> Sequence[CallTotals]:
+        """Sums per (provider, kind): of one session, or of every call when None; of one
+        tenant's calls when ``tenant`` is given."""
+        ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def by_digest(self, secret_hash: str) -> ApiKey | None: ...
+
+    async def all(self) -> Sequence[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """False when no such key exists or it was already revoked."""
+        ...
+
+    async def any_usable(self, now: datetime) -> bool: ...
 
 
 class IdempotencyRepository(Protocol):
@@ -143,6 +168,7 @@ class UnitOfWork(Protocol):
     summaries: SummaryRepository
     calls: CallRepository
     idempotency: IdempotencyRepository
+    keys: ApiKeyRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -18,7 +18,7 @@ class SessionQueries:
         self._uow = uow
 
     async def history(
-        self, session_id: str, *, owner: str = DEFAULT_OWNER, limit: int, offset: int
+        self, session_id: str, *, owner: str | None = DEFAULT_OWNER, limit: int, offset: int
     ) -> HistoryPage:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
@@ -34,7 +34,9 @@ class SessionQueries:
             has_more=offset + len(messages) < total,
         )
 
-    async def session_metrics(self, session_id: str, owner: str = DEFAULT_OWNER) -> SessionMetrics:
+    async def session_metrics(
+        self, session_id: str, owner: str | None = DEFAULT_OWNER
+    ) -> SessionMetrics:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
             if session is None:
@@ -44,8 +46,9 @@ class SessionQueries:
         last_summary_at = summaries[-1].created_at if summaries else None
         return session_metrics(session, totals, last_summary_at)
 
-    async def global_usage(self) -> GlobalUsage:
+    async def global_usage(self, tenant: str | None = None) -> GlobalUsage:
+        """Every tenant's calls and sessions, or one tenant's."""
         async with self._uow() as uow:
-            totals = await uow.calls.totals(None)
-            stats = await uow.sessions.stats(None)
+            totals = await uow.calls.totals(None, tenant)
+            stats = await uow.sessions.stats(tenant)
         return GlobalUsage(providers=provider_usage(totals), sessions=stats)

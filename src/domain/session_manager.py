@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from src.domain.admission import Admission
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import Ports
 from src.domain.queries import SessionQueries
@@ -17,10 +18,12 @@ from src.domain.turns import TurnCommand, TurnEvent, TurnResult
 
 
 class SessionManager:
-    def __init__(self, ports: Ports, policy: MemoryPolicy) -> None:
+    def __init__(
+        self, ports: Ports, policy: MemoryPolicy, admission: Admission | None = None
+    ) -> None:
         self.sessions = SessionBook(ports, lock_timeout_s=policy.lock_timeout_s)
         self.queries = SessionQueries(ports.uow)
-        self.turns = TurnPipeline(ports, policy)
+        self.turns = TurnPipeline(ports, policy, admission)
         self.create_session = self.sessions.create
         self.get_session = self.sessions.get
         self.list_sessions = self.sessions.list

@@ -1,4 +1,5 @@
-"""Sessions as records: create, read, list and delete, always within one owner (tenant)."""
+"""Sessions as records: create, read, list and delete, within one owner (tenant); an owner
+of ``None`` (the admin) spans every tenant."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class SessionBook:
             await uow.commit()
         return session
 
-    async def get(self, session_id: str, owner: str = DEFAULT_OWNER) -> Session:
+    async def get(self, session_id: str, owner: str | None = DEFAULT_OWNER) -> Session:
         async with self._uow() as uow:
             session = await uow.sessions.get(session_id, owner)
         if session is None:
@@ -49,14 +50,14 @@ class SessionBook:
         return session
 
     async def list(
-        self, *, owner: str = DEFAULT_OWNER, user_id: str | None, limit: int, offset: int
+        self, *, owner: str | None = DEFAULT_OWNER, user_id: str | None, limit: int, offset: int
     ) -> tuple[Sequence[Session], int]:
         async with self._uow() as uow:
             sessions = await uow.sessions.list(owner, user_id, limit, offset)
             total = await uow.sessions.count(owner, user_id)
         return sessions, total
 
-    async def delete(self, session_id: str, owner: str = DEFAULT_OWNER) -> None:
+    async def delete(self, session_id: str, owner: str | None = DEFAULT_OWNER) -> None:
         """Deletes once no turn is running on the session, so no turn writes after it."""
         async with self._locks.hold(session_id, self._lock_timeout_s), self._uow() as uow:
             deleted = await uow.sessions.delete(session_id, owner)

@@ -9,7 +9,7 @@ creates no session, so its records then belong to none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -65,12 +65,17 @@ class Settlement:
     result: TurnResult | None = None
 
 
-def settle_failure(turn: LoadedTurn) -> Settlement:
+def settle_failure(cmd: TurnCommand, turn: LoadedTurn) -> Settlement:
     """Only the call records; detached from a session this turn would have created."""
-    calls = turn.calls
+    calls = _owned(turn.calls, cmd)
     if turn.is_new:
         calls = [replace(c, session_id=None) for c in calls]
     return Settlement(calls=tuple(calls))
+
+
+def _owned(calls: Sequence[CallRecord], cmd: TurnCommand) -> list[CallRecord]:
+    """The calls, marked with the tenant and key that made them."""
+    return [replace(call, tenant=cmd.owner, key_id=cmd.key_id) for call in calls]
 
 
 def settle_answer(
@@ -89,7 +94,7 @@ def settle_answer(
     result = answer.result
     usage = result.usage
     summary_calls = [c for c in turn.calls if c.kind == "summary" and c.ok]
-    calls = (*turn.calls, turn_call)
+    calls = tuple(_owned([*turn.calls, turn_call], cmd))
     session = turn.session
     if session is None:
         return Settlement(calls=calls, result=_result(turn, answer, turn_call, now, elapsed_s))

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
 from src.domain.accounting import CallAccountant, new_id
+from src.domain.admission import Admission
 from src.domain.capabilities import require_supported
 from src.domain.entities import Session
 from src.domain.errors import (
@@ -37,7 +38,7 @@ from src.domain.llm import ChatRequest, TextDelta, close_stream
 from src.domain.memory import MemoryPolicy, build_context, needs_summary
 from src.domain.ports import Ports
 from src.domain.provider_chain import Answer, ChainRun, Route
-from src.domain.settlement import LoadedTurn, settle_answer, settle_failure
+from src.domain.settlement import LoadedTurn, Settlement, settle_answer, settle_failure
 from src.domain.summarizer import Summarizer
 from src.domain.tool_exchange import new_messages, probe_request
 from src.domain.turn_store import TurnStore
@@ -52,7 +53,10 @@ from src.domain.turns import (
 
 
 class TurnPipeline:
-    def __init__(self, ports: Ports, policy: MemoryPolicy) -> None:
+    def __init__(
+        self, ports: Ports, policy: MemoryPolicy, admission: Admission | None = None
+    ) -> None:
+        self._admission = admission
         self._uow = ports.uow
         self._store = TurnStore(ports.uow)
         self._providers = ports.providers
@@ -79,6 +83,8 @@ class TurnPipeline:
             for event in _replayed(replay):
                 yield event
             return
+        if self._admission is not None:
+            await self._admission.admit(cmd.key_id, cmd.limits)
         routes = self._admit(cmd)
         async with self._hold(cmd):
             if (replay := await self._store.replay(cmd)) is not None:
@@ -107,7 +113,7 @@ class TurnPipeline:
                         yield step
             except ProviderError:
                 turn.calls.extend(chain.failures)
-                await self._store.persist(cmd, settle_failure(turn))
+                await self._record(cmd, settle_failure(cmd, turn))
                 raise
             except (GeneratorExit, asyncio.CancelledError):
                 turn.calls.extend(chain.failures)
@@ -186,6 +192,13 @@ class TurnPipeline:
             options=dict(cmd.options),
         )
 
+    async def _record(self, cmd: TurnCommand, settlement: Settlement) -> TurnResult | None:
+        """Persists a settlement, then charges its calls to the key's token window."""
+        result = await self._store.persist(cmd, settlement)
+        if self._admission is not None:
+            await self._admission.charge(cmd.key_id, cmd.limits, settlement.calls)
+        return result
+
     async def _settle(
         self, cmd: TurnCommand, turn: LoadedTurn, answer: Answer, started: float
     ) -> TurnResult:
@@ -205,7 +218,7 @@ class TurnPipeline:
             now=self._clock.now(),
             elapsed_s=self._clock.monotonic() - started,
         )
-        result: TurnResult | None = await self._store.persist(cmd, settlement)
+        result = await self._record(cmd, settlement)
         assert result is not None, "an answered turn has a result"
         return result
 
@@ -223,7 +236,7 @@ class TurnPipeline:
                     turn.session_id, "turn", partial.provider, partial.model, usage, partial.started
                 )
             )
-        await self._store.persist(cmd, settle_failure(turn))
+        await self._record(cmd, settle_failure(cmd, turn))
 
 
 def _replayed(replay: TurnResult) -> tuple[TurnEvent, ...]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from src.domain.entities import DEFAULT_OWNER, Message
+from src.domain.identity import UNLIMITED, Limits, Principal
 from src.domain.llm import (
     ChatMessage,
     ContentPart,
@@ -69,11 +70,20 @@ class TurnCommand:
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    key_id: str | None = None
+    limits: Limits = UNLIMITED
+
+    def by(self, principal: Principal) -> TurnCommand:
+        """This turn as the principal's: its tenant owns the session, its key is limited."""
+        return replace(
+            self, owner=principal.tenant, key_id=principal.key_id, limits=principal.limits
+        )
 
     def fingerprint(self) -> str:
         """A digest of everything that shapes the reply, to tell a retry from a new request."""
         fields = asdict(self)
-        fields.pop("idempotency_key")
+        for not_shaping in ("idempotency_key", "key_id", "limits"):
+            fields.pop(not_shaping)
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./orchestrator.db"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # hide_input_in_errors: a rejected setting may be a secret; errors name the field only.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
-    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on every interface
+    host: str = "127.0.0.1"  # the container and the manifests set 0.0.0.0
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -47,6 +50,16 @@ class Settings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "orchestrator"
+    auth_enabled: bool = True
+    admin_api_key: SecretStr | None = None
+    auth_jwt_secret: SecretStr | None = None
+    auth_jwt_public_key: SecretStr | None = None
+    auth_jwt_audience: str | None = None
+    auth_jwt_issuer: str | None = None
+    auth_jwt_tenant_claim: str = "tenant"
+    metrics_public: bool = False
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "orchestrator:"
 
     max_message_chars: int = Field(100_000, ge=1)
     shutdown_grace_s: float = Field(30.0, ge=0)
@@ -63,8 +76,29 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "summary_provider", "summary_model", "otel_exporter_otlp_endpoint", mode="before"
+        "summary_provider",
+        "summary_model",
+        "otel_exporter_otlp_endpoint",
+        "admin_api_key",
+        "auth_jwt_secret",
+        "auth_jwt_public_key",
+        "auth_jwt_audience",
+        "auth_jwt_issuer",
+        "redis_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _credentials_are_strong_and_unambiguous(self) -> Settings:
+        """A guessable admin key or HMAC secret would undo everything else."""
+        if self.admin_api_key is not None and len(self.admin_api_key.get_secret_value()) < 32:
+            raise ValueError("ADMIN_API_KEY must be at least 32 characters")
+        if self.auth_jwt_secret is not None:
+            if len(self.auth_jwt_secret.get_secret_value()) < 32:
+                raise ValueError("AUTH_JWT_SECRET must be at least 32 characters")
+            if self.auth_jwt_public_key is not None:
+                raise ValueError("set AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY, not both")
+        return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
+from src.domain.admission import Admission
 from src.domain.llm import close_stream
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import Ports
@@ -58,9 +59,14 @@ def turn_fields(result: TurnResult) -> dict[str, Any]:
 
 class ObservedSessionManager(SessionManager):
     def __init__(
-        self, ports: Ports, policy: MemoryPolicy, *, tracer: TurnTracer | None = None
+        self,
+        ports: Ports,
+        policy: MemoryPolicy,
+        admission: Admission | None = None,
+        *,
+        tracer: TurnTracer | None = None,
     ) -> None:
-        super().__init__(ports, policy)
+        super().__init__(ports, policy, admission)
         self._tracer: TurnTracer = tracer or NoTracing()
 
     async def run_turn(self, cmd: TurnCommand) -> TurnResult:

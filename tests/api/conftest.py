@@ -11,6 +11,7 @@ from src.api.dependencies import Services
 from src.bootstrap import bootstrap
 from src.infrastructure.settings import Settings
 from tests.fakes.domain import (
+    FakeAnalytics,
     FakeClock,
     FakeDirectory,
     FakeLocks,
@@ -81,6 +82,7 @@ async def api() -> AsyncIterator[Harness]:
         locks=FakeLocks(),
         clock=FakeClock(),
         database_ready=database_ready,
+        analytics=FakeAnalytics(store),
     )
     services = runtime.services
     app = create_app(services)

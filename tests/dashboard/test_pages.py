@@ -9,6 +9,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from src.api.routes import ws
+from src.domain.errors import Unauthorized
+from src.domain.identity import Principal
 from tests.dashboard.conftest import Population
 
 PAGES = ["/dashboard", "/dashboard/session", "/dashboard/playground"]
@@ -57,10 +59,10 @@ def test_the_licence_of_the_vendored_chart_library_ships_with_it(populated: Popu
 def test_a_refused_credential_closes_the_socket_with_4401(
     populated: Population, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def refuse(token: str | None) -> str:
-        raise ws.Unauthorized
+    async def refuse(services: object, token: str | None) -> Principal:
+        raise Unauthorized("refused")
 
-    monkeypatch.setattr(ws, "authenticate_socket", refuse)
+    monkeypatch.setattr(ws, "authenticate", refuse)
     url = populated.service.url.replace("http", "ws") + "/api/ws"
     with connect(url) as socket:
         socket.send('{"type": "auth", "token": "wrong"}')

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from src.domain.analytics import SessionTrail, TurnCall
 from src.domain.entities import (
     CallRecord,
     CallTotals,
@@ -26,6 +27,7 @@ from src.domain.errors import (
     ProviderNotConfigured,
     SessionBusy,
 )
+from src.domain.identity import ApiKey
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -61,6 +63,7 @@ class _Store:
         self.summaries: dict[str, list[SummaryVersion]] = {}
         self.calls: list[CallRecord] = []
         self.idempotency: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {}
+        self.keys: dict[str, ApiKey] = {}
 
 
 class _Repo:
@@ -77,14 +80,14 @@ class _Sessions(_Repo):
         kept = copy.deepcopy(session)
         self.uow.write(lambda s: s.sessions.__setitem__(kept.id, copy.deepcopy(kept)))
 
-    async def get(self, session_id: str, owner: str) -> Session | None:
+    async def get(self, session_id: str, owner: str | None) -> Session | None:
         found = self.s.sessions.get(session_id)
-        return copy.deepcopy(found) if found and found.owner == owner else None
+        return copy.deepcopy(found) if found and owner in (None, found.owner) else None
 
     async def update(self, session: Session) -> None:
         await self.add(session)
 
-    async def delete(self, session_id: str, owner: str) -> bool:
+    async def delete(self, session_id: str, owner: str | None) -> bool:
         if await self.get(session_id, owner) is None:
             return False
 
@@ -100,21 +103,21 @@ class _Sessions(_Repo):
         return True
 
     async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
+        self, owner: str | None, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         rows = [
             s
             for s in self.s.sessions.values()
-            if s.owner == owner and (user_id is None or s.user_id == user_id)
+            if owner in (None, s.owner) and (user_id is None or s.user_id == user_id)
         ]
         rows.sort(key=lambda s: s.created_at, reverse=True)
         return rows[offset : offset + limit]
 
-    async def count(self, owner: str, user_id: str | None) -> int:
+    async def count(self, owner: str | None, user_id: str | None) -> int:
         return len(await self.list(owner, user_id, 10**9, 0))
 
     async def stats(self, owner: str | None) -> SessionStats:
-        rows = list(self.s.sessions.values())
+        rows = [s for s in self.s.sessions.values() if owner in (None, s.owner)]
         durations = [(s.updated_at - s.created_at).total_seconds() for s in rows]
         return SessionStats(
             active=sum(s.status == "active" for s in rows),
@@ -157,12 +160,20 @@ class _Summaries(_Repo):
 
 class _Calls(_Repo):
     async def add(self, record: CallRecord) -> None:
-        self.uow.write(lambda s: s.calls.append(record))
+        def add(s: _Store) -> None:
+            s.calls.append(record)
+            key = s.keys.get(record.key_id or "")
+            if key is not None and record.cost:
+                s.keys[key.id] = replace(key, spent_usd=key.spent_usd + record.cost)
 
-    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
+        self.uow.write(add)
+
+    async def totals(
+        self, session_id: str | None, tenant: str | None = None
+    ) -> Sequence[CallTotals]:
         groups: dict[tuple[str, str], list[CallRecord]] = {}
         for c in self.s.calls:
-            if session_id is None or c.session_id == session_id:
+            if session_id in (None, c.session_id) and tenant in (None, c.tenant):
                 groups.setdefault((c.provider, c.kind), []).append(c)
         return [
             CallTotals(
@@ -194,6 +205,27 @@ class _Idempotency(_Repo):
         self.uow.write(lambda s: s.idempotency.__setitem__((owner, key), entry))
 
 
+class _Keys(_Repo):
+    async def add(self, key: ApiKey) -> None:
+        self.uow.write(lambda s: s.keys.__setitem__(key.id, key))
+
+    async def by_digest(self, secret_hash: str) -> ApiKey | None:
+        return next((k for k in self.s.keys.values() if k.secret_hash == secret_hash), None)
+
+    async def all(self) -> Sequence[ApiKey]:
+        return sorted(self.s.keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        key = self.s.keys.get(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self.uow.write(lambda s: s.keys.__setitem__(key_id, replace(key, revoked_at=at)))
+        return True
+
+    async def any_usable(self, now: datetime) -> bool:
+        return any(k.usable_at(now) for k in self.s.keys.values())
+
+
 class FakeUnitOfWork:
     """One transaction: reads see a snapshot plus its own writes; ``commit`` replays its writes
     onto the live store, so concurrent units of work each keep their own changes (as a real
@@ -209,6 +241,7 @@ class FakeUnitOfWork:
         self.summaries = _Summaries(self)
         self.calls = _Calls(self)
         self.idempotency = _Idempotency(self)
+        self.keys = _Keys(self)
         self.committed = False
 
     async def __aenter__(self) -> FakeUnitOfWork:
@@ -380,3 +413,34 @@ class FixedPrices:
 
     def price_of(self, provider: str, model: str) -> ModelPrice | None:
         return self.prices.get((provider, model))
+
+
+class FakeAnalytics:
+    """The analytics read side over the in-memory store, for the API tests that run on fakes:
+    a session's trail (what the tenancy checks reach); the aggregate pages are tested on the
+    real databases (``tests/persistence/test_analytics.py``)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._data = store.data
+
+    async def trail(self, owner: str | None, session_id: str) -> SessionTrail | None:
+        session = self._data.sessions.get(session_id)
+        if session is None or owner not in (None, session.owner):
+            return None
+        calls = [c for c in self._data.calls if c.session_id == session_id]
+        return SessionTrail(
+            summaries=tuple(self._data.summaries.get(session_id, [])),
+            calls=tuple(
+                TurnCall(
+                    created_at=c.created_at,
+                    kind=c.kind,
+                    provider=c.provider,
+                    model=c.model,
+                    tokens=c.usage.total_tokens,
+                    cost=c.cost,
+                    latency_s=c.latency_s,
+                    ok=c.ok,
+                )
+                for c in calls
+            ),
+        )

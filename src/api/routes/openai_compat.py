@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
+from src.api.auth import PrincipalDep
 from src.api.dependencies import Services, ServicesDep
 from src.api.errors import (
     STREAM_FAILURES,
@@ -68,6 +69,7 @@ async def chat_completions(
     body: ChatCompletionRequest,
     services: ServicesDep,
     response: Response,
+    principal: PrincipalDep,
     session_id: SessionId = None,
 ) -> Any:
     limit = services.config.max_message_chars
@@ -88,7 +90,7 @@ async def chat_completions(
         tool_choice=tool_choice_to_domain(body.tool_choice),
         response_format=body.response_format.to_domain() if body.response_format else None,
         options=body.options(),
-    )
+    ).by(principal)
     if session_id is not None:
         command = _session_turn(body, session_id, asked)
     else:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
+from src.api.auth import PrincipalDep
 from src.api.dependencies import RequestIdDep, Services, ServicesDep
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
@@ -83,10 +84,11 @@ async def orchestrate(
     body: OrchestrateRequest,
     services: ServicesDep,
     request_id: RequestIdDep,
+    principal: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
-    command = checked_command(body, services, idempotency_key)
+    command = checked_command(body, services, idempotency_key).by(principal)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from src.api.auth import PrincipalDep, TenantFilter
 from src.api.dependencies import ServicesDep
 from src.api.presenters import history_out, session_metrics_out, session_out
 from src.api.routes import error_responses
@@ -28,11 +29,14 @@ Offset = Annotated[int, Query(ge=0)]
     responses=error_responses(422),
 )
 async def create_session(
-    services: ServicesDep, body: CreateSessionRequest | None = None
+    services: ServicesDep, principal: PrincipalDep, body: CreateSessionRequest | None = None
 ) -> SessionResponse:
     body = body or CreateSessionRequest()
     session = await services.manager.create_session(
-        user_id=body.user_id, metadata=body.metadata, system_prompt=body.system_prompt
+        owner=principal.tenant,
+        user_id=body.user_id,
+        metadata=body.metadata,
+        system_prompt=body.system_prompt,
     )
     return session_out(session)
 
@@ -40,13 +44,14 @@ async def create_session(
 @router.get("", response_model=SessionList, responses=error_responses(422))
 async def list_sessions(
     services: ServicesDep,
+    tenant: TenantFilter,
     user_id: str | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> SessionList:
-    """Newest first."""
+    """The caller's sessions, newest first (the admin's: every tenant's, or `?tenant=`'s)."""
     sessions, total = await services.manager.list_sessions(
-        user_id=user_id, limit=limit, offset=offset
+        owner=tenant, user_id=user_id, limit=limit, offset=offset
     )
     return SessionList(
         sessions=[session_out(s) for s in sessions], total=total, limit=limit, offset=offset
@@ -54,8 +59,10 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionResponse, responses=error_responses(404))
-async def get_session(session_id: str, services: ServicesDep) -> SessionResponse:
-    return session_out(await services.manager.get_session(session_id))
+async def get_session(
+    session_id: str, services: ServicesDep, principal: PrincipalDep
+) -> SessionResponse:
+    return session_out(await services.manager.get_session(session_id, principal.scope))
 
 
 @router.delete(
@@ -64,9 +71,11 @@ async def get_session(session_id: str, services: ServicesDep) -> SessionResponse
     response_class=Response,
     responses=error_responses(404, 409),
 )
-async def delete_session(session_id: str, services: ServicesDep) -> Response:
+async def delete_session(
+    session_id: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
     """Deletes the session, its messages and summaries (usage records stay in global metrics)."""
-    await services.manager.delete_session(session_id)
+    await services.manager.delete_session(session_id, principal.scope)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -74,16 +83,25 @@ async def delete_session(session_id: str, services: ServicesDep) -> Response:
     "/{session_id}/history", response_model=HistoryResponse, responses=error_responses(404, 422)
 )
 async def history(
-    session_id: str, services: ServicesDep, limit: Limit = 50, offset: Offset = 0
+    session_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> HistoryResponse:
     """Every stored message, oldest first, with the current summary."""
-    page = await services.manager.history(session_id, limit=limit, offset=offset)
+    page = await services.manager.history(
+        session_id, owner=principal.scope, limit=limit, offset=offset
+    )
     return history_out(page)
 
 
 @router.get(
     "/{session_id}/metrics", response_model=SessionMetricsResponse, responses=error_responses(404)
 )
-async def session_metrics(session_id: str, services: ServicesDep) -> SessionMetricsResponse:
+async def session_metrics(
+    session_id: str, services: ServicesDep, principal: PrincipalDep
+) -> SessionMetricsResponse:
     """Sums of this session's provider calls, summarization included."""
-    return session_metrics_out(await services.manager.session_metrics(session_id))
+    metrics = await services.manager.session_metrics(session_id, principal.scope)
+    return session_metrics_out(metrics)

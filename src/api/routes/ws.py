@@ -15,18 +15,19 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from src.api.auth import authenticate
 from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body
 from src.api.presenters import turn_out
 from src.api.routes.orchestrate import checked_command
 from src.api.streaming import open_stream
-from src.domain.entities import DEFAULT_OWNER
+from src.domain.errors import Unauthorized
+from src.domain.identity import Principal
 from src.domain.llm import TextDelta, ToolCallReady, close_stream
 from src.domain.turns import SessionOpened, TurnDone, TurnEvent
 from src.infrastructure.logging_setup import (
@@ -41,16 +42,6 @@ router = APIRouter(tags=["orchestrate"])
 access_log = logging.getLogger("orchestrator.access")
 BEARER_SUBPROTOCOL = "bearer"
 UNAUTHORIZED_CLOSE = 4401
-
-
-class Unauthorized(Exception):
-    """The credential offered on the socket is refused."""
-
-
-async def authenticate_socket(token: str | None) -> str:
-    """The tenant of a socket's credential: the seam where authentication plugs in. In open
-    mode any token, or none, is the default tenant."""
-    return DEFAULT_OWNER
 
 
 def turn_frame(event: TurnEvent | ToolCallReady, request_id: str) -> dict[str, Any]:
@@ -94,10 +85,10 @@ def _offered_token(websocket: WebSocket) -> str | None:
 async def turns_over_websocket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     token = _offered_token(websocket)
-    tenant: str | None = None
+    principal: Principal | None = None
     try:
         if token is not None:
-            tenant = await authenticate_socket(token)
+            principal = await authenticate(services, token)
     except Unauthorized:
         await websocket.close(code=UNAUTHORIZED_CLOSE)
         return
@@ -112,15 +103,15 @@ async def turns_over_websocket(websocket: WebSocket) -> None:
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "auth":
                 try:
-                    tenant = await authenticate_socket(frame.get("token"))
+                    principal = await authenticate(services, frame.get("token"))
                 except Unauthorized:
                     await websocket.close(code=UNAUTHORIZED_CLOSE)
                     return
                 await websocket.send_json({"type": "ready"})
             elif kind == "turn":
-                if tenant is None:
-                    tenant = await authenticate_socket(None)
-                await _turn(websocket, services, tenant, frame)
+                if principal is None:  # no credential offered: open mode, or refused
+                    principal = await authenticate(services, None)
+                await _turn(websocket, services, principal, frame)
             else:
                 await websocket.send_json(
                     _error_frame(
@@ -132,7 +123,7 @@ async def turns_over_websocket(websocket: WebSocket) -> None:
 
 
 async def _turn(
-    websocket: WebSocket, services: Services, tenant: str, frame: dict[str, Any]
+    websocket: WebSocket, services: Services, principal: Principal, frame: dict[str, Any]
 ) -> None:
     """One turn, with its own request id and access line, like an HTTP request."""
     request_id = uuid.uuid4().hex
@@ -147,7 +138,7 @@ async def _turn(
             status = "validation_error"
             await websocket.send_json(_validation_frame(error))
             return
-        status = await _stream(websocket, services, body, tenant, request_id)
+        status = await _stream(websocket, services, body, principal, request_id)
     finally:
         annotate_request(
             method="WS",
@@ -163,14 +154,14 @@ async def _stream(
     websocket: WebSocket,
     services: Services,
     body: OrchestrateRequest,
-    tenant: str,
+    principal: Principal,
     request_id: str,
 ) -> str:
     """One streamed turn as frames; its outcome's code (``ok`` or the error code)."""
     raw: AsyncIterator[TurnEvent] | None = None
     events: AsyncIterator[TurnEvent] | None = None
     try:
-        command = replace(checked_command(body, services, None), owner=tenant)
+        command = checked_command(body, services, None).by(principal)
         raw = services.manager.stream_turn(command)
         events = await open_stream(services.lifecycle, raw)
         async for event in events:

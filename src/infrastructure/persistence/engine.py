@@ -21,9 +21,18 @@ SQLITE_PRAGMAS = (
 
 
 def create_engine(
-    database_url: str, *, pool_size: int = 10, sqlite_busy_timeout_ms: int = 5000
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    sqlite_busy_timeout_ms: int = 5000,
+    isolation_level: str | None = None,
 ) -> AsyncEngine:
-    """An engine for ``database_url``; raises ``ValueError`` for any other database."""
+    """An engine for ``database_url``; raises ``ValueError`` for any other database.
+
+    ``isolation_level="AUTOCOMMIT"`` suits single-statement reads (the API key lookup)."""
+    options: dict[str, Any] = (
+        {} if isolation_level is None else {"isolation_level": isolation_level}
+    )
     url = make_url(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -32,7 +41,9 @@ def create_engine(
             raise ValueError("in-memory SQLite is not supported: give a file path")
         # Closing a connection already rolls back what it left open; the pool's own reset
         # would be a second round trip to SQLite's worker thread on every unit of work.
-        engine = create_async_engine(database_url, pool_size=pool_size, pool_reset_on_return=None)
+        engine = create_async_engine(
+            database_url, pool_size=pool_size, pool_reset_on_return=None, **options
+        )
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
 
         def apply_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -53,6 +64,7 @@ def create_engine(
             pool_timeout=30,
             pool_recycle=1800,  # under the idle limits of common proxies and load balancers
             pool_pre_ping=True,
+            **options,
         )
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"

@@ -95,8 +95,9 @@ def _param(name: str) -> sa.BindParameter[Any]:
     return sa.bindparam(name)
 
 
-def _owned(*, by_user: bool) -> list[sa.ColumnElement[bool]]:
-    conditions = [SESSIONS.c.owner == _param("owner")]
+def _owned(*, by_owner: bool = True, by_user: bool = False) -> list[sa.ColumnElement[bool]]:
+    """Conditions on a session's owner (none: the admin's view of every tenant) and user."""
+    conditions = [SESSIONS.c.owner == _param("owner")] if by_owner else []
     if by_user:
         conditions.append(SESSIONS.c.user_id == _param("user_id"))
     return conditions
@@ -108,25 +109,34 @@ def _limited(statement: sa.Select[Any]) -> sa.Select[Any]:
     )
 
 
-_SESSION_BY_ID = sa.select(SESSIONS).where(
-    SESSIONS.c.id == _param("session_id"), SESSIONS.c.owner == _param("owner")
-)
-_DELETE_SESSION = sa.delete(SESSIONS).where(
-    SESSIONS.c.id == _param("session_id"), SESSIONS.c.owner == _param("owner")
-)
+_BOTH = (False, True)
+_SESSION_BY_ID = {
+    by_owner: sa.select(SESSIONS).where(
+        SESSIONS.c.id == _param("session_id"), *_owned(by_owner=by_owner)
+    )
+    for by_owner in _BOTH
+}
+_DELETE_SESSION = {
+    by_owner: sa.delete(SESSIONS).where(
+        SESSIONS.c.id == _param("session_id"), *_owned(by_owner=by_owner)
+    )
+    for by_owner in _BOTH
+}
 _LIST_SESSIONS = {
-    by_user: _limited(
+    (by_owner, by_user): _limited(
         sa.select(SESSIONS)
-        .where(*_owned(by_user=by_user))
+        .where(*_owned(by_owner=by_owner, by_user=by_user))
         .order_by(SESSIONS.c.created_at.desc(), SESSIONS.c.id.desc())
     )
-    for by_user in (False, True)
+    for by_owner in _BOTH
+    for by_user in _BOTH
 }
 _COUNT_SESSIONS = {
-    by_user: sa.select(sa.func.count().label("n"))
+    (by_owner, by_user): sa.select(sa.func.count().label("n"))
     .select_from(SESSIONS)
-    .where(*_owned(by_user=by_user))
-    for by_user in (False, True)
+    .where(*_owned(by_owner=by_owner, by_user=by_user))
+    for by_owner in _BOTH
+    for by_user in _BOTH
 }
 _STATS = sa.select(
     sa.func.count().label("total"),
@@ -177,7 +187,14 @@ _TOTALS = (
     .group_by(_calls.provider, _calls.kind)
     .order_by(_calls.provider, _calls.kind)
 )
-_CALL_TOTALS = {False: _TOTALS, True: _TOTALS.where(_calls.session_id == _param("session_id"))}
+_CALL_TOTALS = {
+    (by_session, by_tenant): _TOTALS.where(
+        *([_calls.session_id == _param("session_id")] if by_session else []),
+        *([_calls.tenant == _param("tenant")] if by_tenant else []),
+    )
+    for by_session in _BOTH
+    for by_tenant in _BOTH
+}
 _IDEMPOTENCY_KEY = sa.select(IDEMPOTENCY_KEYS.c.fingerprint, IDEMPOTENCY_KEYS.c.reply).where(
     IDEMPOTENCY_KEYS.c.owner == _param("owner"), IDEMPOTENCY_KEYS.c.key == _param("key")
 )
@@ -206,8 +223,9 @@ class SqlSessionRepository:
     async def add(self, session: Session) -> None:
         self._work.queue(Insert(SESSIONS, [_values(session)]))
 
-    async def get(self, session_id: str, owner: str) -> Session | None:
-        rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
+    async def get(self, session_id: str, owner: str | None) -> Session | None:
+        values = {"session_id": session_id, "owner": owner}
+        rows = await self._work.rows(_SESSION_BY_ID[owner is not None], values)
         return Session(**rows[0]) if rows else None
 
     async def update(self, session: Session) -> None:
@@ -217,21 +235,23 @@ class SqlSessionRepository:
             del values[immutable]
         self._work.queue(Update(SESSIONS, {"id": session.id}, values))
 
-    async def delete(self, session_id: str, owner: str) -> bool:
+    async def delete(self, session_id: str, owner: str | None) -> bool:
         """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
         values = {"session_id": session_id, "owner": owner}
-        return await self._work.execute(_DELETE_SESSION, values) > 0
+        return await self._work.execute(_DELETE_SESSION[owner is not None], values) > 0
 
     async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
+        self, owner: str | None, user_id: str | None, limit: int, offset: int
     ) -> Sequence[Session]:
         values = {"owner": owner, "user_id": user_id, "limit": limit, "offset": offset}
-        rows = await self._work.rows(_LIST_SESSIONS[user_id is not None], values)
+        rows = await self._work.rows(_LIST_SESSIONS[owner is not None, user_id is not None], values)
         return [Session(**row) for row in rows]
 
-    async def count(self, owner: str, user_id: str | None) -> int:
+    async def count(self, owner: str | None, user_id: str | None) -> int:
         values = {"owner": owner, "user_id": user_id}
-        rows = await self._work.rows(_COUNT_SESSIONS[user_id is not None], values)
+        rows = await self._work.rows(
+            _COUNT_SESSIONS[owner is not None, user_id is not None], values
+        )
         return int(rows[0]["n"])
 
     async def stats(self, owner: str | None) -> SessionStats:
@@ -329,12 +349,16 @@ class SqlCallRepository:
             "ok": record.ok,
             "error_code": record.error_code,
             "created_at": record.created_at,
+            "tenant": record.tenant,
+            "key_id": record.key_id,
         }
         self._work.queue(Insert(PROVIDER_CALLS, [row]))
 
-    async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
+    async def totals(
+        self, session_id: str | None, tenant: str | None = None
+    ) -> Sequence[CallTotals]:
         """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
-        statement = _CALL_TOTALS[session_id is not None]
+        statement = _CALL_TOTALS[session_id is not None, tenant is not None]
         return [
             CallTotals(
                 provider=row["provider"],
@@ -348,7 +372,9 @@ class SqlCallRepository:
                 calls_with_unknown_cost=int(row["calls_with_unknown_cost"]),
                 latency_s_sum=float(row["latency_s_sum"]),
             )
-            for row in await self._work.rows(statement, {"session_id": session_id})
+            for row in await self._work.rows(
+                statement, {"session_id": session_id, "tenant": tenant}
+            )
         ]
 
 

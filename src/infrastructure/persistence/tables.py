@@ -137,6 +137,8 @@ class ProviderCallRow(SQLModel, table=True):
             "output_tokens",
             "cost",
         ),
+        sa.Index("ix_provider_calls_tenant", "tenant"),
+        sa.Index("ix_provider_calls_key_id", "key_id"),
     )
 
     id: str = Field(sa_type=sa.String, primary_key=True)
@@ -155,6 +157,8 @@ class ProviderCallRow(SQLModel, table=True):
     ok: bool
     error_code: str | None = Field(default=None, sa_type=sa.String)
     created_at: datetime = Field(sa_type=UtcDateTime)
+    tenant: str = Field(sa_type=sa.String)
+    key_id: str | None = Field(default=None, sa_type=sa.String)
 
 
 class IdempotencyKeyRow(SQLModel, table=True):
@@ -169,9 +173,33 @@ class IdempotencyKeyRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class ApiKeyRow(SQLModel, table=True):
+    """An issued API key: its SHA-256 digest (unique, the lookup path), never the secret."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.UniqueConstraint("secret_hash", name="uq_api_keys_secret_hash"),)
+
+    id: str = Field(sa_type=sa.String, primary_key=True)
+    name: str = Field(sa_type=sa.String)
+    tenant: str = Field(sa_type=sa.String)
+    prefix: str = Field(sa_type=sa.String)
+    secret_hash: str = Field(sa_type=sa.String)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    rate_limit_rpm: int | None = None
+    token_limit_tpm: int | None = None
+    # Picodollars, like every other sum of money here. ``spent`` is the sum of the key's call
+    # records' cost, kept by a trigger on provider_calls (migration 0002) in the inserting
+    # transaction, so no code path can record a call without charging its key.
+    budget: int | None = Field(default=None, sa_type=sa.BigInteger)
+    spent: int = Field(sa_type=sa.BigInteger)
+
+
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]
 PROVIDER_CALLS: sa.Table = ProviderCallRow.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+API_KEYS: sa.Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
 METADATA = SQLModel.metadata

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from src.domain.ports import (
+    ApiKeyRepository,
     CallRepository,
     IdempotencyRepository,
     MessageRepository,
@@ -22,6 +23,7 @@ from src.domain.ports import (
     SummaryRepository,
 )
 from src.infrastructure.persistence.compiled import Statement, StatementCompiler
+from src.infrastructure.persistence.keys import SqlApiKeyRepository
 from src.infrastructure.persistence.repositories import (
     SqlCallRepository,
     SqlIdempotencyRepository,
@@ -74,6 +76,7 @@ class SqlUnitOfWork:
     summaries: SummaryRepository
     calls: CallRepository
     idempotency: IdempotencyRepository
+    keys: ApiKeyRepository
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -84,6 +87,7 @@ class SqlUnitOfWork:
         self.summaries = SqlSummaryRepository(self)
         self.calls = SqlCallRepository(self)
         self.idempotency = SqlIdempotencyRepository(self)
+        self.keys = SqlApiKeyRepository(self)
 
     async def __aenter__(self) -> SqlUnitOfWork:
         return self

@@ -1,0 +1,1 @@
+"""Credential adapters: JWT verification (``src.domain.authentication.TokenVerifier``)."""

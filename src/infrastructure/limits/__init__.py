@@ -1,0 +1,1 @@
+"""Rate-limit counters (``src.domain.admission.RateLimiter``): in the process, or in Redis."""
