@@ -42,6 +42,7 @@ from src.infrastructure.persistence.writes import (
     update_values,
 )
 
+# Commits in one transaction at most: bounds how long the first of a batch waits for its COMMIT.
 MAX_BATCH = 256
 _UNIQUE = {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
 
