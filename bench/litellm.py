@@ -4,7 +4,7 @@ LiteLLM is never installed into this project's environment. Give the ``litellm``
 of a virtual environment of its own (``--litellm PATH``; by default ``litellm`` on PATH);
 without one the comparison is skipped and the document says so. Installing it::
 
-    python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'
+    python3 -m venv ../litellm-venv && ../litellm-venv/bin/pip install 'litellm[proxy]'
 
 The proxy runs as its documentation starts it (one uvicorn worker, a config file naming one
 OpenAI-compatible model at the fake upstream, a master key, no database), pinned to the
@@ -36,6 +36,12 @@ class Proxy:
     process: subprocess.Popen[bytes]
     port: int
     command: list[str]
+    executable: str
+
+    @property
+    def shown(self) -> str:
+        """The command as the document shows it: no path of this machine."""
+        return " ".join("litellm" if part == self.executable else part for part in self.command)
 
 
 def find_litellm(given: str | None) -> str | None:
@@ -72,7 +78,7 @@ def litellm_proxy(
         )
     try:
         wait_ready(process, port, "/health/liveliness", time.perf_counter(), "LiteLLM proxy")
-        yield Proxy(process, port, command)
+        yield Proxy(process, port, command, executable)
     finally:
         stop(process)
 
@@ -80,7 +86,7 @@ def litellm_proxy(
 def side_by_side(bench: Bench, proxy: Proxy, connections: int) -> None:
     """The gateway's stored turns against LiteLLM's chat completions, run after run."""
     ours = bench.load(connections)
-    bench.driver.commands.append(f"# LiteLLM proxy\n{' '.join(proxy.command)}")
+    bench.driver.commands.append(f"# LiteLLM proxy\n{proxy.shown}")
     bodies = [[DIRECT_BODY]] * connections
     authorization = f"Bearer {MASTER_KEY}"
     bench.driver.run(proxy.port, CHAT, bodies, bench.plan.warmup_seconds, authorization)

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from src.domain.entities import Session
@@ -196,3 +197,26 @@ async def test_sqlite_commits_queued_meanwhile_share_one_group_commit(tmp_path: 
         "BEGIN IMMEDIATE",
         "COMMIT",  # all five queued commits, together
     ]
+
+
+async def test_a_value_the_driver_refuses_fails_its_commit_and_the_next_still_succeeds(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    """The error reaches the caller; the writer (SQLite's thread, PostgreSQL's pool) goes on."""
+    session, later = a_session(), a_session()
+
+    async def store(session: Session, count: int) -> None:
+        async with uow_factory() as uow:
+            await uow.sessions.add(replace(session, message_count=count))
+            await uow.commit()
+
+    # sqlite3 refuses it when binding; asyncpg when encoding the argument.
+    with pytest.raises((OverflowError, asyncpg.DataError)):
+        await store(session, 2**70)
+    await store(later, 2)
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.get(session.id, session.owner) is None
+        stored = await uow.sessions.get(later.id, later.owner)
+    assert stored is not None
+    assert stored.message_count == 2

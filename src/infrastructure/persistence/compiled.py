@@ -104,7 +104,5 @@ class StatementCompiler:
 
 
 def _selected(statement: Statement) -> list[sa.ColumnElement[Any]]:
-    if isinstance(statement, sa.Select):
-        return list(statement.selected_columns)
-    returning = getattr(statement, "_returning", ())
-    return list(returning)
+    """The result columns: a select's; writes here return none."""
+    return list(statement.selected_columns) if isinstance(statement, sa.Select) else []

@@ -31,7 +31,6 @@ from typing import Any
 
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
-from src.domain.errors import IdempotencyConflict
 from src.infrastructure.persistence.compiled import Statement, StatementCompiler
 from src.infrastructure.persistence.tables import IDEMPOTENCY_KEYS
 from src.infrastructure.persistence.writes import (
@@ -43,6 +42,7 @@ from src.infrastructure.persistence.writes import (
     update_values,
 )
 
+# Commits in one transaction at most: bounds how long the first of a batch waits for its COMMIT.
 MAX_BATCH = 256
 _UNIQUE = {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
 
@@ -166,14 +166,19 @@ class SqliteDatabase:
         compiled = self.compiler.of(statement)
         return self._connection().execute(compiled.sql, compiled.args(values)).fetchall()
 
+    def _submit(self, job: _Commit | _Exclusive) -> None:
+        if self._writer is None:
+            raise RuntimeError("the SQLite database is not open")
+        self._queue.put(job)
+
     async def commit(self, writes: Sequence[Write]) -> None:
         future = asyncio.get_running_loop().create_future()
-        self._queue.put(_Commit(self._steps(writes), writes, future))
+        self._submit(_Commit(self._steps(writes), writes, future))
         await future
 
     async def begin(self) -> SqliteTransaction:
         exclusive = _Exclusive(asyncio.get_running_loop().create_future())
-        self._queue.put(exclusive)
+        self._submit(exclusive)
         transaction = SqliteTransaction(self, exclusive)
         try:
             await exclusive.started
@@ -256,14 +261,14 @@ def _group_commit(connection: sqlite3.Connection, batch: list[_Commit]) -> None:
             connection.execute("SAVEPOINT unit")
             try:
                 _run_steps(connection, job.steps, job.writes)
-            except (sqlite3.Error, IdempotencyConflict) as error:
+            except Exception as error:  # noqa: BLE001 - handed to the caller; the writer goes on
                 connection.execute("ROLLBACK TO unit")
                 outcomes.append(error)
             else:
                 outcomes.append(None)
             connection.execute("RELEASE unit")
         connection.execute("COMMIT")
-    except (sqlite3.Error, IdempotencyConflict) as error:
+    except Exception as error:  # noqa: BLE001 - handed to the caller; the writer goes on
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         outcomes = [error] * len(batch)
@@ -283,7 +288,7 @@ def _serve(connection: sqlite3.Connection, exclusive: _Exclusive) -> None:
         request = exclusive.requests.get()
         try:
             outcome = request.run(connection)
-        except (sqlite3.Error, IdempotencyConflict) as error:
+        except Exception as error:  # noqa: BLE001 - handed to the caller; the writer goes on
             outcome = error
         if request.ends and connection.in_transaction:
             connection.execute("ROLLBACK")  # the COMMIT failed: end the transaction anyway
