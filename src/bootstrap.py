@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
+from src.domain.agents import AgentBook
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import (
     Clock,
@@ -111,12 +112,9 @@ def bootstrap(
         from src.infrastructure.clock import SystemClock
 
         clock = SystemClock()
-    manager = SessionManager(
-        Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock),
-        memory_policy(settings),
-    )
+    ports = Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock)
     services = Services(
-        manager=manager,
+        manager=SessionManager(ports, memory_policy(settings)),
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(
@@ -125,6 +123,7 @@ def bootstrap(
             cors_origins=tuple(settings.cors_origins),
             access_log=settings.access_log,
         ),
+        agents=AgentBook(ports),
     )
     return Runtime(services, settings, startup, shutdown)
 

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
-from src.api.routes import health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.routes import agents, health, metrics, openai_compat, orchestrate, providers, sessions
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -44,6 +44,7 @@ def create_app(
         providers.router,
         sessions.router,
         orchestrate.router,
+        agents.router,
         metrics.router,
     ):
         app.include_router(router, prefix="/api")

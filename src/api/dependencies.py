@@ -12,6 +12,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 
 from src.api.errors import draining
+from src.domain.agents import AgentBook
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
 
@@ -149,6 +150,7 @@ class Services:
     providers: ProviderCatalog
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig
+    agents: AgentBook
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 

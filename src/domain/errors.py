@@ -5,6 +5,8 @@
     ├── SessionNotFound
     ├── SessionBusy                  another turn held the session past the lock timeout
     ├── IdempotencyConflict          a key reused with a different request
+    ├── AgentNotFound                no agent preset of that name in the tenant
+    ├── AgentExists                  the tenant already has an agent preset of that name
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -56,6 +58,19 @@ class IdempotencyConflict(OrchestratorError):
         super().__init__(
             f"Idempotency-Key {key!r} was already used with a different request",
             details={"idempotency_key": key},
+        )
+
+
+class AgentNotFound(OrchestratorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"agent {name!r} does not exist", details={"agent": name})
+
+
+class AgentExists(OrchestratorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"agent {name!r} already exists: replace it with PUT /api/agents/{name}",
+            details={"agent": name},
         )
 
 

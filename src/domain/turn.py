@@ -183,6 +183,7 @@ class TurnPipeline:
             messages=turn.context,
             temperature=cmd.temperature,
             max_tokens=cmd.max_tokens,
+            tools=cmd.tools,
         )
 
     async def _settle(

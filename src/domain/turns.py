@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from src.domain.entities import DEFAULT_OWNER, Message
-from src.domain.llm import ChatMessage, TextDelta, TokenUsage, ToolCallReady
+from src.domain.llm import ChatMessage, TextDelta, TokenUsage, ToolCallReady, ToolDefinition
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class TurnCommand:
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
+    tools: tuple[ToolDefinition, ...] = ()
     fallbacks: tuple[Target, ...] = ()
     owner: str = DEFAULT_OWNER
     idempotency_key: str | None = None

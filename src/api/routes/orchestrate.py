@@ -12,11 +12,14 @@ from src.api.dependencies import RequestIdDep, Services, ServicesDep
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
+from src.api.routes.agents import TenantDep
 from src.api.streaming import open_stream, sse_response
+from src.domain.agents import AgentSettings
 from src.domain.llm import TextDelta, ToolCallReady
 from src.domain.targets import parse_target
 from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
-from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
+from src.models.agents import overrides_of
+from src.models.orchestrate import OrchestrateRequest, OrchestrateResponse
 
 router = APIRouter(tags=["orchestrate"])
 
@@ -37,10 +40,14 @@ _SSE_DOC = (
 
 
 def turn_command(
-    body: OrchestrateRequest, idempotency_key: str | None, providers: Collection[str] = ()
+    body: OrchestrateRequest,
+    idempotency_key: str | None,
+    providers: Collection[str] = (),
+    preset: AgentSettings | None = None,
 ) -> TurnCommand:
-    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks."""
-    config = body.agent_config or AgentConfig()
+    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks;
+    ``preset`` (of ``agent_config.agent``) supplies what ``agent_config`` does not give."""
+    config = (preset or AgentSettings()).with_overrides(overrides_of(body.agent_config))
     return TurnCommand(
         message=body.message,
         session_id=body.session_id,
@@ -48,7 +55,8 @@ def turn_command(
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         system_prompt=config.system_prompt,
-        fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks),
+        tools=config.tools or (),
+        fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks or ()),
         idempotency_key=idempotency_key,
     )
 
@@ -65,6 +73,7 @@ async def orchestrate(
     body: OrchestrateRequest,
     services: ServicesDep,
     request_id: RequestIdDep,
+    tenant: TenantDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
@@ -72,7 +81,9 @@ async def orchestrate(
     if len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
     names = [p.name for p in services.providers.describe()]
-    command = turn_command(body, idempotency_key, names)
+    agent = body.agent_config.agent if body.agent_config else None
+    preset = await services.agents.settings_of(tenant, agent)
+    command = turn_command(body, idempotency_key, names, preset)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

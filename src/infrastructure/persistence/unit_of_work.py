@@ -12,12 +12,14 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain.ports import (
+    AgentRepository,
     CallRepository,
     IdempotencyRepository,
     MessageRepository,
     SessionRepository,
     SummaryRepository,
 )
+from src.infrastructure.persistence.agents import SqlAgentRepository
 from src.infrastructure.persistence.repositories import (
     SqlCallRepository,
     SqlIdempotencyRepository,
@@ -34,6 +36,7 @@ class SqlUnitOfWork:
     summaries: SummaryRepository
     calls: CallRepository
     idempotency: IdempotencyRepository
+    agents: AgentRepository
 
     def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock | None) -> None:
         self._engine = engine
@@ -47,6 +50,7 @@ class SqlUnitOfWork:
         self.summaries = SqlSummaryRepository(self._work)
         self.calls = SqlCallRepository(self._work)
         self.idempotency = SqlIdempotencyRepository(self._work)
+        self.agents = SqlAgentRepository(self._work)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
