@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -11,9 +12,10 @@ import pytest
 
 from src.api.app import create_app
 from src.bootstrap import bootstrap
-from src.domain.agents import AgentPreset, AgentSettings
+from src.domain.agents import AgentBook, AgentPreset, AgentSettings
 from src.domain.errors import AgentExists
 from src.domain.llm import ToolDefinition
+from src.domain.ports import Ports
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from src.infrastructure.settings import Settings
 from tests.api.conftest import Catalog
@@ -183,3 +185,20 @@ async def test_presets_over_http_on_a_real_database(
     assert [a["temperature"] for a in (await http.get("/api/agents")).json()["agents"]] == [1.0]
     assert (await http.delete("/api/agents/support-bot")).status_code == 204
     assert (await http.get("/api/agents/support-bot")).json()["error"]["code"] == "agent_not_found"
+
+
+async def test_two_creates_of_one_name_at_once_store_one_and_refuse_the_other(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    directory = FakeDirectory(FakeProvider())
+    book = AgentBook(Ports(uow_factory, directory, FixedPrices(), FakeLocks(), FakeClock()))
+
+    outcomes = await asyncio.gather(
+        book.create("acme", "support-bot", AgentSettings(model="first")),
+        book.create("acme", "support-bot", AgentSettings(model="second")),
+        return_exceptions=True,
+    )
+
+    [stored] = [o for o in outcomes if isinstance(o, AgentPreset)]
+    assert [type(o) for o in outcomes if not isinstance(o, AgentPreset)] == [AgentExists]
+    assert await book.list("acme") == [stored]

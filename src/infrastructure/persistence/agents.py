@@ -37,7 +37,7 @@ class SqlAgentRepository:
         row = {
             "tenant": preset.tenant,
             "name": preset.name,
-            "config": config_of(preset.settings),
+            "config": _config(preset.settings),
             "created_at": preset.created_at,
             "updated_at": preset.updated_at,
         }
@@ -60,7 +60,7 @@ class SqlAgentRepository:
         await self._work.execute(
             sa.update(AGENT_PRESETS)
             .where(_one(preset.tenant, preset.name))
-            .values(config=config_of(preset.settings), updated_at=preset.updated_at)
+            .values(config=_config(preset.settings), updated_at=preset.updated_at)
         )
 
     async def delete(self, tenant: str, name: str) -> bool:
@@ -68,12 +68,12 @@ class SqlAgentRepository:
         return cast(sa.CursorResult[Any], result).rowcount > 0
 
 
-def config_of(settings: AgentSettings) -> dict[str, Any]:
+def _config(settings: AgentSettings) -> dict[str, Any]:
     """The JSON document of a preset's settings (tools as ``ToolDefinition`` fields)."""
     return dataclasses.asdict(settings)
 
 
-def settings_of(config: dict[str, Any]) -> AgentSettings:
+def _settings(config: dict[str, Any]) -> AgentSettings:
     known = {f.name for f in dataclasses.fields(AgentSettings)}
     values = {k: v for k, v in config.items() if k in known}
     if values.get("tools") is not None:
@@ -87,7 +87,7 @@ def _preset(row: sa.Row[Any]) -> AgentPreset:
     return AgentPreset(
         tenant=row.tenant,
         name=row.name,
-        settings=settings_of(row.config),
+        settings=_settings(row.config),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
