@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from src.domain.entities import Message, Session
+from src.domain.llm import ContentPart, ImagePart
 from src.domain.metrics import GlobalUsage, SessionMetrics
 from src.domain.turns import HistoryPage, TurnResult
 from src.infrastructure.metrics import RequestMetrics
@@ -22,6 +24,7 @@ from src.models.sessions import (
     SessionMetricsResponse,
     SessionResponse,
 )
+from src.models.tools import ToolCallOut
 
 
 def money(value: Decimal | None) -> float | None:
@@ -52,6 +55,8 @@ def turn_out(result: TurnResult, request_id: str) -> OrchestrateResponse:
         message_count=result.message_count,
         timestamp=result.timestamp,
         execution_time=round(result.execution_time, 6),
+        finish_reason=result.finish_reason,
+        tool_calls=[ToolCallOut.of(c) for c in result.tool_calls],
         metadata=TurnMetadata(
             tokens_used=usage.total_tokens,
             input_tokens=usage.input_tokens,
@@ -82,7 +87,19 @@ def message_out(message: Message) -> MessageOut:
         cost=money(message.cost),
         reasoning_content=message.reasoning_content,
         interrupted=message.interrupted,
+        tool_calls=[ToolCallOut.of(c) for c in message.tool_calls],
+        tool_call_id=message.tool_call_id,
+        tool_name=message.tool_name,
+        content_parts=[part_out(p) for p in message.parts],
+        finish_reason=message.finish_reason,
     )
+
+
+def part_out(part: ContentPart) -> dict[str, Any]:
+    """A stored content part in OpenAI's form."""
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
+    return {"type": "text", "text": part.text}
 
 
 def history_out(page: HistoryPage) -> HistoryResponse:

@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from src.domain.llm import TokenUsage
+from src.domain.llm import ContentPart, TokenUsage, ToolCall
 
-MessageRole = Literal["user", "assistant"]
+MessageRole = Literal["user", "assistant", "tool"]
 CallKind = Literal["turn", "summary"]
 DEFAULT_OWNER = "default"
 
@@ -45,7 +45,12 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One stored message; provider, model, tokens and cost are set on assistant messages."""
+    """One stored message; provider, model, tokens and cost are set on assistant messages.
+
+    An assistant message may carry ``tool_calls``; a ``tool`` message is the result of the call
+    ``tool_call_id`` to the function ``tool_name``. ``parts``, when not empty, is the content as
+    text and image parts (``content`` is then its text).
+    """
 
     id: str
     session_id: str
@@ -60,6 +65,11 @@ class Message:
     cost: Decimal | None = None
     reasoning_content: str | None = None
     interrupted: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    parts: tuple[ContentPart, ...] = ()
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ plus the reply's reported output tokens; before a call the new message's estimat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from src.domain.entities import Message
-from src.domain.llm import ChatMessage, ChatRequest, TokenUsage
+from src.domain.llm import ChatMessage, ChatRequest, ImagePart, TokenUsage
 from src.domain.tokens import estimate_many, estimate_tokens
 
 SUMMARY_HEADER = "Summary of the earlier conversation:\n"
@@ -41,23 +41,70 @@ class MemoryPolicy:
 
 
 def needs_summary(
-    policy: MemoryPolicy, live_count: int, live_tokens: int, new_message: str
+    policy: MemoryPolicy, live_count: int, live_tokens: int, new_message: str, new_count: int = 1
 ) -> bool:
-    """Whether the live window plus the new message passes either threshold."""
-    if live_count + 1 > policy.summarization_threshold:
+    """Whether the live window plus the new messages (``new_count`` of them, ``new_message``
+    their text) passes either threshold."""
+    if live_count + new_count > policy.summarization_threshold:
         return True
     limit = policy.summary_token_threshold
     return limit > 0 and live_tokens + estimate_tokens(new_message) > limit
 
 
-def fold_upto(policy: MemoryPolicy, message_count: int, summary_through_seq: int) -> int | None:
-    """The last sequence number to fold, or None when keep-recent leaves nothing to fold."""
+def fold_upto(
+    policy: MemoryPolicy,
+    message_count: int,
+    summary_through_seq: int,
+    role_at: Callable[[int], str | None] = lambda seq: None,
+) -> int | None:
+    """The last sequence number to fold, or None when keep-recent leaves nothing to fold.
+
+    The fold point moves back while the first message left live would be a tool result
+    (``role_at(seq)`` tells a message's role), so an assistant's tool calls are never folded
+    away from their results and the live window never begins with a result.
+    """
     upto = message_count - policy.keep_recent
+    while upto > summary_through_seq and role_at(upto + 1) == "tool":
+        upto -= 1
     return upto if upto > summary_through_seq else None
 
 
+def live_window(messages: Sequence[Message]) -> Sequence[Message]:
+    """The window without leading tool results, whose calls were cut off by the cap."""
+    start = 0
+    while start < len(messages) and messages[start].role == "tool":
+        start += 1
+    return messages[start:]
+
+
+def as_chat(message: Message) -> ChatMessage:
+    """A stored message as context for a provider."""
+    return ChatMessage(
+        message.role,
+        message.content,
+        message.reasoning_content,
+        tool_calls=message.tool_calls,
+        tool_call_id=message.tool_call_id,
+        name=message.tool_name,
+        parts=message.parts,
+    )
+
+
+def _transcript_line(message: Message) -> str:
+    """One message, readable in the summary prompt: tool exchanges said in words, images by a
+    placeholder (a summary is text)."""
+    images = sum(isinstance(p, ImagePart) for p in message.parts)
+    text = message.content + " [image]" * images
+    if message.role == "tool":
+        return f"tool result ({message.tool_name or 'function'}): {text}"
+    calls = "; ".join(f"called {c.name}({c.arguments})" for c in message.tool_calls)
+    if calls:
+        text = f"{text} [{calls}]" if text else f"[{calls}]"
+    return f"{message.role}: {text}"
+
+
 def summary_request(model: str, previous: str | None, folded: Sequence[Message]) -> ChatRequest:
-    transcript = "\n".join(f"{m.role}: {m.content}" for m in folded)
+    transcript = "\n".join(_transcript_line(m) for m in folded)
     parts = []
     if previous:
         parts.append(f"Previous summary:\n{previous}")
@@ -85,18 +132,19 @@ def build_context(
     system_prompt: str | None,
     summary: str | None,
     window: Sequence[Message],
-    new_message: str,
+    new: str | Sequence[ChatMessage],
     max_history: int,
 ) -> tuple[ChatMessage, ...]:
-    """System prompt, summary as a system message, the capped live window, the new message."""
+    """System prompt, summary as a system message, the capped live window (never starting
+    with an orphan tool result), then the new messages (a text: one user message)."""
     context: list[ChatMessage] = []
     if system_prompt:
         context.append(ChatMessage("system", system_prompt))
     if summary:
         context.append(ChatMessage("system", SUMMARY_HEADER + summary))
-    recent = window[-max_history:] if max_history > 0 else ()
-    context.extend(ChatMessage(m.role, m.content, m.reasoning_content) for m in recent)
-    context.append(ChatMessage("user", new_message))
+    recent = live_window(window[-max_history:]) if max_history > 0 else ()
+    context.extend(as_chat(m) for m in recent)
+    context.extend((ChatMessage("user", new),) if isinstance(new, str) else new)
     return tuple(context)
 
 

@@ -34,6 +34,7 @@ class LoadedTurn:
     window: list[Message]
     received_at: datetime
     context: tuple[ChatMessage, ...] = ()
+    added: tuple[ChatMessage, ...] = ()  # what the turn adds: tool results, the user message
     new_summary: SummaryVersion | None = None
     calls: list[CallRecord] = field(default_factory=list)
 
@@ -92,11 +93,24 @@ def settle_answer(
         return Settlement(calls=calls, result=_result(turn, answer, turn_call, now, elapsed_s))
     session = replace(session, metadata=dict(session.metadata))
     seq = session.message_count
-    question = Message(make_id("msg"), session.id, seq + 1, "user", cmd.message, turn.received_at)
+    added = [
+        Message(
+            make_id("msg"),
+            session.id,
+            seq + offset,
+            m.role,  # type: ignore[arg-type]  # tool results and the user message
+            m.content,
+            turn.received_at,
+            tool_call_id=m.tool_call_id,
+            tool_name=m.name,
+            parts=m.parts,
+        )
+        for offset, m in enumerate(turn.added, start=1)
+    ]
     reply = Message(
         make_id("msg"),
         session.id,
-        seq + 2,
+        seq + len(added) + 1,
         "assistant",
         result.text,
         now,
@@ -107,12 +121,14 @@ def settle_answer(
         cost=turn_call.cost,
         reasoning_content=result.reasoning_content,
         interrupted=answer.interrupted,
+        tool_calls=result.tool_calls,
+        finish_reason=result.finish_reason,
     )
     if turn.new_summary is not None:
         session.summary = turn.new_summary.content
         session.summary_through_seq = turn.new_summary.to_seq
         session.summary_version = turn.new_summary.version
-    session.message_count += 2
+    session.message_count += len(added) + 1
     session.updated_at = now
     session.live_tokens = live_tokens_after_turn(turn.context, usage, result.text)
     turn = replace(turn, session=session)
@@ -126,7 +142,7 @@ def settle_answer(
         calls=calls,
         session=session,
         is_new=turn.is_new,
-        messages=(question, reply),
+        messages=(*added, reply),
         summary=turn.new_summary,
         idempotency=idempotency,
         result=reply_out,
@@ -163,4 +179,6 @@ def _result(
         fallback_from=answer.fallback_from,
         reasoning_content=answer.result.reasoning_content,
         interrupted=answer.interrupted,
+        tool_calls=answer.result.tool_calls,
+        finish_reason=answer.result.finish_reason,
     )

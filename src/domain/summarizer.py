@@ -35,14 +35,20 @@ class Summarizer:
         """Sets ``turn.new_summary`` and trims ``turn.window`` when the fold succeeds."""
         session = turn.session
         assert session is not None, "a stateless turn has no memory to fold"
-        upto = fold_upto(self._policy, session.message_count, session.summary_through_seq)
+        first = session.summary_through_seq + 1
+        live = turn.window
+        if not live or live[0].seq != first:  # the window did not reach back that far
+            async with self._uow() as uow:
+                live = list(await uow.messages.between(session.id, first, session.message_count))
+        roles: dict[int, str] = {m.seq: m.role for m in live}
+        # What this turn adds counts too: a result arriving now keeps its call live.
+        roles.update({session.message_count + i: m.role for i, m in enumerate(turn.added, 1)})
+        upto = fold_upto(
+            self._policy, session.message_count, session.summary_through_seq, roles.get
+        )
         if upto is None:
             return
-        first = session.summary_through_seq + 1
-        folded = [m for m in turn.window if m.seq <= upto]
-        if not folded or folded[0].seq != first:  # the window did not reach back that far
-            async with self._uow() as uow:
-                folded = list(await uow.messages.between(session.id, first, upto))
+        folded = [m for m in live if m.seq <= upto]
         route = self.route_for(primary)
         model = route.model or ""
         started = self._clock.monotonic()

@@ -28,7 +28,6 @@ from contextlib import AbstractAsyncContextManager
 from src.domain.accounting import CallAccountant, new_id
 from src.domain.entities import Session
 from src.domain.errors import (
-    IdempotencyConflict,
     ProviderError,
     ProviderNotConfigured,
     SessionNotFound,
@@ -37,8 +36,10 @@ from src.domain.llm import ChatRequest, TextDelta, close_stream
 from src.domain.memory import MemoryPolicy, build_context, needs_summary
 from src.domain.ports import Ports
 from src.domain.provider_chain import Answer, ChainRun, Route
-from src.domain.settlement import LoadedTurn, Settlement, settle_answer, settle_failure
+from src.domain.settlement import LoadedTurn, settle_answer, settle_failure
 from src.domain.summarizer import Summarizer
+from src.domain.tool_exchange import check_capabilities, new_messages
+from src.domain.turn_store import TurnStore
 from src.domain.turns import (
     SessionOpened,
     Target,
@@ -52,6 +53,7 @@ from src.domain.turns import (
 class TurnPipeline:
     def __init__(self, ports: Ports, policy: MemoryPolicy) -> None:
         self._uow = ports.uow
+        self._store = TurnStore(ports.uow)
         self._providers = ports.providers
         self._accounts = CallAccountant(ports.prices, ports.clock)
         self._locks = ports.locks
@@ -72,13 +74,13 @@ class TurnPipeline:
 
     async def events(self, cmd: TurnCommand, *, streaming: bool) -> AsyncIterator[TurnEvent]:
         started = self._clock.monotonic()
-        if (replay := await self._replay(cmd)) is not None:
+        if (replay := await self._store.replay(cmd)) is not None:
             for event in _replayed(replay):
                 yield event
             return
         routes = self._admit(cmd)
         async with self._hold(cmd):
-            if (replay := await self._replay(cmd)) is not None:
+            if (replay := await self._store.replay(cmd)) is not None:
                 for event in _replayed(replay):
                     yield event
                 return
@@ -104,7 +106,7 @@ class TurnPipeline:
                         yield step
             except ProviderError:
                 turn.calls.extend(chain.failures)
-                await self._persist(cmd, settle_failure(turn))
+                await self._store.persist(cmd, settle_failure(turn))
                 raise
             except (GeneratorExit, asyncio.CancelledError):
                 turn.calls.extend(chain.failures)
@@ -118,26 +120,15 @@ class TurnPipeline:
 
     # -- the steps ------------------------------------------------------------------------
 
-    async def _replay(self, cmd: TurnCommand) -> TurnResult | None:
-        if cmd.idempotency_key is None:
-            return None
-        async with self._uow() as uow:
-            stored = await uow.idempotency.get(cmd.owner, cmd.idempotency_key)
-        if stored is None:
-            return None
-        fingerprint, reply = stored
-        if fingerprint != cmd.fingerprint():
-            raise IdempotencyConflict(cmd.idempotency_key)
-        return TurnResult.from_record(reply)
-
     def _admit(self, cmd: TurnCommand) -> list[Route]:
         """The provider chain: the primary must be usable, a fallback at least known."""
         targets = (cmd.target or Target(), *cmd.fallbacks)
         routes = [Route(*self._providers.resolve(t.provider, t.model)) for t in targets]
-        self._providers.get(routes[0].provider)
+        specs = [self._providers.get(routes[0].provider).spec]
         for fallback in routes[1:]:
             with contextlib.suppress(ProviderNotConfigured):
-                self._providers.get(fallback.provider)
+                specs.append(self._providers.get(fallback.provider).spec)
+        check_capabilities(cmd, specs)
         return routes
 
     def _hold(self, cmd: TurnCommand) -> AbstractAsyncContextManager[None]:
@@ -165,14 +156,16 @@ class TurnPipeline:
                 )
             session = found
             turn = LoadedTurn(found, is_new=False, window=list(window), received_at=now)
-        if needs_summary(policy, session.live_count, session.live_tokens, cmd.message):
+        turn.added = new_messages(cmd, turn.window)
+        text = " ".join(m.content for m in turn.added)
+        if needs_summary(policy, session.live_count, session.live_tokens, text, len(turn.added)):
             await self._summarizer.fold(turn, primary)
         summary = turn.new_summary.content if turn.new_summary else session.summary
         turn.context = build_context(
             cmd.system_prompt or session.system_prompt,
             summary,
             turn.window,
-            cmd.message,
+            turn.added,
             policy.max_history,
         )
         return turn
@@ -184,6 +177,9 @@ class TurnPipeline:
             temperature=cmd.temperature,
             max_tokens=cmd.max_tokens,
             tools=cmd.tools,
+            tool_choice=cmd.tool_choice,
+            response_format=cmd.response_format,
+            options=dict(cmd.options),
         )
 
     async def _settle(
@@ -205,7 +201,7 @@ class TurnPipeline:
             now=self._clock.now(),
             elapsed_s=self._clock.monotonic() - started,
         )
-        result = await self._persist(cmd, settlement)
+        result: TurnResult | None = await self._store.persist(cmd, settlement)
         assert result is not None, "an answered turn has a result"
         return result
 
@@ -223,32 +219,7 @@ class TurnPipeline:
                     turn.session_id, "turn", partial.provider, partial.model, usage, partial.started
                 )
             )
-        await self._persist(cmd, settle_failure(turn))
-
-    async def _persist(self, cmd: TurnCommand, settlement: Settlement) -> TurnResult | None:
-        async with self._uow() as uow:
-            if settlement.session is not None:
-                if settlement.is_new:
-                    await uow.sessions.add(settlement.session)
-                else:
-                    await uow.sessions.update(settlement.session)
-                await uow.messages.add_many(settlement.messages)
-            if settlement.summary is not None:
-                await uow.summaries.add(settlement.summary)
-            for call in settlement.calls:
-                await uow.calls.add(call)
-            if (kept := settlement.idempotency) is not None:
-                await uow.idempotency.add(
-                    kept.owner, kept.key, kept.fingerprint, kept.session_id, kept.reply.to_record()
-                )
-            try:
-                await uow.commit()
-            except IdempotencyConflict:
-                # The same key, on a turn that created its own session, won a race with us.
-                if (replay := await self._replay(cmd)) is not None:
-                    return replay
-                raise
-        return settlement.result
+        await self._store.persist(cmd, settle_failure(turn))
 
 
 def _replayed(replay: TurnResult) -> tuple[TurnEvent, ...]:

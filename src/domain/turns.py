@@ -10,7 +10,17 @@ from decimal import Decimal
 from typing import Any
 
 from src.domain.entities import DEFAULT_OWNER, Message
-from src.domain.llm import ChatMessage, TextDelta, TokenUsage, ToolCallReady, ToolDefinition
+from src.domain.llm import (
+    ChatMessage,
+    ContentPart,
+    ResponseFormat,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolCallReady,
+    ToolChoice,
+    ToolDefinition,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +32,25 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolResult:
+    """The client's answer to one tool call the model made."""
+
+    tool_call_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnCommand:
     """One turn as asked for.
 
     ``transcript``, when set, makes the turn stateless: that whole conversation is sent as it
     is and nothing is stored but the call records (the OpenAI-compatible front door without a
     session). Otherwise ``message`` is the new user message of session ``session_id`` (None:
-    a new session).
+    a new session); it may be empty when ``tool_results`` answer the calls of the session's
+    last reply. ``parts`` is the new message as text and image parts, when it has images.
+    ``tools``, ``tool_choice``, ``response_format`` and ``options`` (further parameters under
+    their OpenAI names) go to the provider as they are, or the turn is refused before any
+    call when the provider cannot honour them.
     """
 
     message: str
@@ -37,11 +59,16 @@ class TurnCommand:
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
-    tools: tuple[ToolDefinition, ...] = ()
     fallbacks: tuple[Target, ...] = ()
     owner: str = DEFAULT_OWNER
     idempotency_key: str | None = None
     transcript: tuple[ChatMessage, ...] | None = None
+    tool_results: tuple[ToolResult, ...] = ()
+    parts: tuple[ContentPart, ...] = ()
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    options: tuple[tuple[str, Any], ...] = ()
 
     def fingerprint(self) -> str:
         """A digest of everything that shapes the reply, to tell a retry from a new request."""
@@ -68,6 +95,8 @@ class TurnResult:
     fallback_from: str | None = None
     reasoning_content: str | None = None
     interrupted: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-safe form, stored with an idempotency key and replayed as it was."""
@@ -82,6 +111,7 @@ class TurnResult:
         data = dict(record)
         data["timestamp"] = datetime.fromisoformat(data["timestamp"])
         data["usage"] = TokenUsage(**data["usage"])
+        data["tool_calls"] = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
         for key in ("cost", "summary_cost"):
             data[key] = None if data[key] is None else Decimal(data[key])
         return cls(**data)

@@ -8,10 +8,23 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from src.domain.agents import AgentPreset, AgentSettings
+from src.domain.llm import ToolDefinition
 from src.models.orchestrate import AgentConfig, well_formed_targets
-from src.models.tools import WEATHER_TOOL_EXAMPLE, FunctionTool, ToolList
+from src.models.tools import FunctionSpec, FunctionTool
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+
+
+def _distinct_names(tools: list[FunctionTool]) -> list[FunctionTool]:
+    """A model could not tell two functions of one name apart."""
+    names = [t.function.name for t in tools]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"tool names must be distinct; repeated: {', '.join(repeated)}")
+    return tools
+
+
+ToolList = Annotated[list[FunctionTool], Field(max_length=128), AfterValidator(_distinct_names)]
 AgentName = Annotated[
     str,
     Field(
@@ -21,13 +34,25 @@ AgentName = Annotated[
     ),
 ]
 
+_WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 _SUPPORT_BOT: dict[str, Any] = {
     "provider": "anthropic",
     "model": "claude-sonnet-5-5",
     "system_prompt": "You are the support agent of Example Ltd. Answer briefly.",
     "temperature": 0.3,
     "max_tokens": 800,
-    "tools": [WEATHER_TOOL_EXAMPLE],
+    "tools": [_WEATHER_TOOL],
     "fallbacks": ["openai:gpt-5.4-mini"],
 }
 
@@ -104,7 +129,7 @@ class AgentResponse(AgentFields):
             system_prompt=settings.system_prompt,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
-            tools=[FunctionTool.of(t) for t in settings.tools or ()],
+            tools=[_function_tool(t) for t in settings.tools or ()],
             fallbacks=list(settings.fallbacks or ()),
             created_at=preset.created_at,
             updated_at=preset.updated_at,
@@ -115,11 +140,17 @@ class AgentList(BaseModel):
     agents: list[AgentResponse]
 
 
-def overrides_of(config: AgentConfig | None) -> AgentSettings:
+def _function_tool(tool: ToolDefinition) -> FunctionTool:
+    parameters = None if tool.parameters is None else dict(tool.parameters)
+    spec = FunctionSpec(
+        name=tool.name, description=tool.description, parameters=parameters, strict=tool.strict
+    )
+    return FunctionTool(type="function", function=spec)
+
+
+def overrides_of(config: AgentConfig) -> AgentSettings:
     """What a turn's ``agent_config`` sets, to lay over a preset: the fields it gives (null
-    is not given; an explicit empty ``fallbacks`` is, and clears the preset's)."""
-    if config is None:
-        return AgentSettings()
+    is not given; an explicit empty ``tools`` or ``fallbacks`` is, and clears the preset's)."""
     given = config.model_fields_set
     return AgentSettings(
         provider=config.provider,
@@ -127,5 +158,6 @@ def overrides_of(config: AgentConfig | None) -> AgentSettings:
         system_prompt=config.system_prompt,
         temperature=config.temperature,
         max_tokens=config.max_tokens,
+        tools=None if config.tools is None else tuple(t.to_domain() for t in config.tools),
         fallbacks=tuple(config.fallbacks) if "fallbacks" in given else None,
     )

@@ -6,38 +6,97 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.domain.llm import ChatMessage, ChatRole, ContentPart, ImagePart, ToolCall
+from src.models.tools import (
+    ContentPartIn,
+    FunctionTool,
+    ResponseFormatIn,
+    ToolChoiceIn,
+    parts_text,
+    parts_to_domain,
+)
 
-class ContentPart(BaseModel):
+
+class FunctionCall(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    type: str
-    text: str | None = None
+    name: str
+    arguments: str
+
+
+class ToolCallIn(BaseModel):
+    """An assistant message's tool call, as OpenAI writes it (and clients send it back)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+    def to_domain(self) -> ToolCall:
+        return ToolCall(self.id, self.function.name, self.function.arguments)
 
 
 class ChatMessageIn(BaseModel):
+    # Ignored extras are fields OpenAI puts on the assistant messages clients echo back
+    # (``refusal``, ``annotations``, ``audio``): they carry nothing to send upstream.
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPartIn] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+    @property
+    def parts(self) -> tuple[ContentPart, ...]:
+        return parts_to_domain(self.content) if isinstance(self.content, list) else ()
 
     @property
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(p.text or "" for p in self.content if p.type == "text")
+            return parts_text(self.parts)
         return self.content or ""
+
+    def to_domain(self) -> ChatMessage:
+        """OpenAI's ``developer`` role is a system message under another name."""
+        role: ChatRole = "system" if self.role == "developer" else self.role
+        parts = self.parts
+        return ChatMessage(
+            role,
+            self.text,
+            tool_calls=tuple(c.to_domain() for c in self.tool_calls or ()),
+            tool_call_id=self.tool_call_id,
+            name=self.name if role == "tool" else None,
+            parts=parts if any(isinstance(p, ImagePart) for p in parts) else (),
+        )
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     include_usage: bool = False
 
 
+# Parameters whose value here is OpenAI's own default, so sending them asks for nothing.
+_NEUTRAL: dict[str, Any] = {
+    "n": 1,
+    "logprobs": False,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "top_p": 1,
+    "store": False,
+    "parallel_tool_calls": True,
+}
+
+
 class ChatCompletionRequest(BaseModel):
-    """Unknown OpenAI parameters are accepted and ignored, so existing clients work as they are."""
+    """Every other OpenAI parameter (``stop``, ``top_p``, ``seed``, ``user``, ``logprobs``, ...)
+    is passed to the provider under its name there, or refused with 400 naming it when the
+    provider cannot honour it: nothing is silently dropped."""
 
     model_config = ConfigDict(
-        extra="ignore",
+        extra="allow",
         json_schema_extra={
             "examples": [
                 {
@@ -58,6 +117,18 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    tools: list[FunctionTool] | None = Field(None, max_length=128)
+    tool_choice: ToolChoiceIn | None = None
+    response_format: ResponseFormatIn | None = None
+
+    def options(self) -> tuple[tuple[str, Any], ...]:
+        """The further parameters asked for, by their OpenAI names; defaults left out."""
+        extra = self.model_extra or {}
+        return tuple(
+            (name, value)
+            for name, value in sorted(extra.items())
+            if value is not None and _NEUTRAL.get(name, object()) != value
+        )
 
 
 class CompletionUsage(BaseModel):
@@ -68,16 +139,35 @@ class CompletionUsage(BaseModel):
     completion_tokens_details: dict[str, int] = Field(default_factory=dict)
 
 
+class ToolCallFunction(BaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCallOutOpenAI(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+    @classmethod
+    def of(cls, call: ToolCall) -> ToolCallOutOpenAI:
+        return cls(id=call.id, function=ToolCallFunction(name=call.name, arguments=call.arguments))
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    refusal: str | None = None
+    tool_calls: list[ToolCallOutOpenAI] | None = None
     reasoning_content: str | None = None
 
 
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    finish_reason: str = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "function_call"] = (
+        "stop"
+    )
     logprobs: Any = None
 
 

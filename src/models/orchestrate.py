@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from src.models.tools import (
+    ContentPartIn,
+    FunctionTool,
+    ResponseFormatIn,
+    ToolCallOut,
+    ToolChoiceIn,
+    ToolResultIn,
+)
 
 _EXAMPLE_SESSION = "sess_4f9c2d7e8a1b4c3d9e0f1a2b3c4d5e6f"
 
@@ -25,6 +34,15 @@ class AgentConfig(BaseModel):
         description="`provider` or `provider:model`, tried in order when the provider fails "
         "with 502, 503 or 504.",
         examples=[["anthropic:claude-sonnet-5-5", "openai"]],
+    )
+    tools: list[FunctionTool] | None = Field(
+        None, max_length=128, description="Functions the model may call (OpenAI's form)."
+    )
+    tool_choice: ToolChoiceIn | None = Field(
+        None, description='`"auto"`, `"none"`, `"required"` or one function by name.'
+    )
+    response_format: ResponseFormatIn | None = Field(
+        None, description="Structured output: `json_object`, or `json_schema` with a schema."
     )
 
     agent: str | None = Field(
@@ -73,15 +91,35 @@ class OrchestrateRequest(BaseModel):
         },
     )
 
-    message: str = Field(description="The user's new message.")
+    content_parts: list[ContentPartIn] | None = Field(
+        None,
+        max_length=64,
+        description="The new message as text and `image_url` parts, beside or instead of "
+        "`message`.",
+    )
+    tool_results: list[ToolResultIn] | None = Field(
+        None, max_length=128, description="Results of the tool calls of the last reply."
+    )
+    # After the two fields above, so that its validator sees them.
+    message: str | None = Field(
+        None,
+        validate_default=True,
+        description="The user's new message; optional when `tool_results` or `content_parts` "
+        "are given.",
+    )
     session_id: str | None = Field(None, description="Omitted: a new session is created.")
     agent_config: AgentConfig | None = None
     stream: bool = Field(False, description="Answer with Server-Sent Events.")
 
     @field_validator("message")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if not info.data.get("content_parts") and not info.data.get("tool_results"):
+                raise ValueError(
+                    "message is required unless content_parts or tool_results are given"
+                )
+        elif not value.strip():
             raise ValueError("message must not be empty")
         return value
 
@@ -111,4 +149,10 @@ class OrchestrateResponse(BaseModel):
     message_count: int = Field(examples=[2])
     timestamp: datetime
     execution_time: float = Field(examples=[2.34], description="Seconds spent on the turn.")
+    finish_reason: str | None = Field(
+        examples=["stop"], description="`stop`, `length`, `tool_calls` or `content_filter`."
+    )
+    tool_calls: list[ToolCallOut] = Field(
+        default_factory=list, description="The tools the model asked to call, if any."
+    )
     metadata: TurnMetadata

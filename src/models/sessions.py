@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.models.tools import ToolCallOut
+
 
 class CreateSessionRequest(BaseModel):
     model_config = ConfigDict(
@@ -44,7 +46,7 @@ class SessionList(BaseModel):
 
 class MessageOut(BaseModel):
     id: str
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "tool"]
     content: str
     timestamp: datetime
     provider: str | None = None
@@ -54,6 +56,15 @@ class MessageOut(BaseModel):
     cost: float | None = None
     reasoning_content: str | None = None
     interrupted: bool = False
+    tool_calls: list[ToolCallOut] = Field(
+        default_factory=list, description="On an assistant message that called tools."
+    )
+    tool_call_id: str | None = Field(None, description="On a tool message: the call it answers.")
+    tool_name: str | None = Field(None, description="On a tool message: the function called.")
+    content_parts: list[dict[str, Any]] = Field(
+        default_factory=list, description="The message as text and image_url parts, if sent so."
+    )
+    finish_reason: str | None = None
 
 
 class HistoryResponse(BaseModel):

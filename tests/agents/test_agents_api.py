@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from src.domain.llm import ToolDefinition
+from src.domain.llm import ForcedTool, ToolDefinition
 from tests.api.conftest import Harness
 from tests.api.test_contract import assert_envelope
 
@@ -220,3 +220,32 @@ async def test_openapi_documents_the_presets_with_examples(api: Harness) -> None
     )
     assert "agent_exists" in paths["/api/agents"]["post"]["responses"]["409"]["description"]
     assert "agent" in schemas["AgentConfig"]["properties"]
+
+
+async def test_tools_beside_the_preset_replace_its_tools_and_tool_choice_can_force_one(
+    api: Harness,
+) -> None:
+    await _create(api)
+    other = {"type": "function", "function": {"name": "open_ticket"}}
+    r = await api.client.post(
+        "/api/orchestrate",
+        json={
+            "message": "hello",
+            "agent_config": {
+                "agent": "support-bot",
+                "tools": [other],
+                "tool_choice": {"type": "function", "function": {"name": "open_ticket"}},
+            },
+        },
+    )
+    assert r.status_code == 200, r.text
+    r = await api.client.post(
+        "/api/orchestrate",
+        json={"message": "hello", "agent_config": {"agent": "support-bot", "tools": []}},
+    )
+    assert r.status_code == 200, r.text
+    first, cleared = api.provider.requests
+    assert first.tools == (ToolDefinition("open_ticket"),)
+    assert first.tool_choice == ForcedTool("open_ticket")
+    assert first.model == "fake-big"  # the rest of the preset still applies
+    assert cleared.tools == ()

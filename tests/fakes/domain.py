@@ -36,6 +36,7 @@ from src.domain.llm import (
     StreamEvent,
     TextDelta,
     TokenUsage,
+    ToolCallReady,
 )
 from src.domain.pricing import ModelPrice
 
@@ -302,6 +303,8 @@ class FakeProvider:
             default_model=default_model,
             models=(default_model,),
             key_variable="FAKE_API_KEY",
+            capabilities=("chat", "streaming", "tools", "json_object", "json_schema", "vision"),
+            options=frozenset({"stop", "top_p", "seed"}),
         )
         self.requests: list[ChatRequest] = []
         self.queue: list[ChatResult | ProviderError] = []
@@ -353,6 +356,8 @@ class FakeProvider:
                 raise failure[1]
             yield TextDelta(result.text[i : i + size])
             await asyncio.sleep(0)
+        for call in result.tool_calls:
+            yield ToolCallReady(call)
         yield StreamEnd(result)
 
     async def aclose(self) -> None:

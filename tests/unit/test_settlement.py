@@ -64,6 +64,7 @@ def test_an_answer_stores_question_and_reply_after_the_last_message_and_counts_t
         window=[],
         received_at=T0,
         context=(ChatMessage("system", "x" * 40), ChatMessage("user", "q")),
+        added=(ChatMessage("user", "the question"),),
     )
     turn_call = _call()
     s = settle_answer(
@@ -146,5 +147,5 @@ def test_an_interrupted_answer_is_stored_marked_so() -> None:
     s = settle_answer(
         TurnCommand("q"), turn, _answer("part", interrupted=True), _call(), now=T1, elapsed_s=1
     )
-    assert s.messages[1].interrupted and s.messages[1].content == "part"
+    assert s.messages[-1].interrupted and s.messages[-1].content == "part"
     assert s.result is not None and s.result.interrupted

@@ -13,7 +13,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, cast
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
@@ -26,9 +27,9 @@ from src.api.errors import (
     payload_too_large,
 )
 from src.api.streaming import open_stream, sse_response
-from src.domain.llm import ChatMessage, ChatRole, TextDelta, TokenUsage
+from src.domain.llm import TextDelta, TokenUsage, ToolCallReady
 from src.domain.targets import parse_target
-from src.domain.turns import Target, TurnCommand, TurnDone, TurnEvent, TurnResult
+from src.domain.turns import Target, ToolResult, TurnCommand, TurnDone, TurnEvent, TurnResult
 from src.models.openai_compat import (
     AssistantMessage,
     ChatCompletion,
@@ -37,7 +38,9 @@ from src.models.openai_compat import (
     CompletionUsage,
     ModelCard,
     ModelList,
+    ToolCallOutOpenAI,
 )
+from src.models.tools import tool_choice_to_domain
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -77,16 +80,20 @@ async def chat_completions(
     label = f"{provider}/{target.model or catalog.get(provider, '')}"
     max_tokens = body.max_completion_tokens or body.max_tokens
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    asked = TurnCommand(
+        message="",
+        target=target,
+        temperature=body.temperature,
+        max_tokens=max_tokens,
+        tools=tuple(t.to_domain() for t in body.tools or ()),
+        tool_choice=tool_choice_to_domain(body.tool_choice),
+        response_format=body.response_format.to_domain() if body.response_format else None,
+        options=body.options(),
+    )
     if session_id is not None:
-        command = _turn_command(body, target, max_tokens, session_id)
+        command = _session_turn(body, session_id, asked)
     else:
-        command = TurnCommand(
-            message="",
-            target=target,
-            temperature=body.temperature,
-            max_tokens=max_tokens,
-            transcript=tuple(ChatMessage(_role(m.role), m.text) for m in body.messages),
-        )
+        command = replace(asked, transcript=tuple(m.to_domain() for m in body.messages))
     if body.stream:
         return await _stream(services, services.manager.stream_turn(command), include_usage, label)
     with services.lifecycle.turn():
@@ -96,28 +103,39 @@ async def chat_completions(
     return _completion(result)
 
 
-def _role(role: str) -> ChatRole:
-    """OpenAI's ``developer`` role is a system message under another name."""
-    return "system" if role == "developer" else cast(ChatRole, role)
-
-
-def _turn_command(
-    body: ChatCompletionRequest, target: Target, max_tokens: int | None, session_id: str
-) -> TurnCommand:
-    users = [m for m in body.messages if m.role == "user"]
-    if not users:
+def _session_turn(body: ChatCompletionRequest, session_id: str, asked: TurnCommand) -> TurnCommand:
+    """With server-side memory, the request's tail is the new turn: the tool results after
+    the last assistant message, or else the last user message. System messages override the
+    session's system prompt; memory supplies the rest."""
+    messages = body.messages
+    tail_start = len(messages)
+    while tail_start > 0 and messages[tail_start - 1].role == "tool":
+        tail_start -= 1
+    results = tuple(ToolResult(m.tool_call_id or "", m.text) for m in messages[tail_start:])
+    users = [m for m in messages if m.role == "user"]
+    if not results and not users:
         raise ApiError(
-            400, "invalid_request", "messages: a session turn needs at least one user message"
+            400,
+            "invalid_request",
+            "messages: a session turn needs a user message or tool results",
+            {"field": "messages"},
         )
-    system = "\n\n".join(m.text for m in body.messages if m.role in ("system", "developer"))
-    return TurnCommand(
-        message=users[-1].text,
+    question = users[-1].to_domain() if users and not results else None
+    system = "\n\n".join(m.text for m in messages if m.role in ("system", "developer"))
+    return replace(
+        asked,
+        message=question.content if question else "",
+        parts=question.parts if question else (),
         session_id=session_id,
-        target=target,
-        temperature=body.temperature,
-        max_tokens=max_tokens,
         system_prompt=system or None,
+        tool_results=results,
     )
+
+
+def _finish(result: TurnResult) -> Any:
+    """OpenAI's finish reason; an interrupted reply ended early, as at a length limit."""
+    reason = result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
+    return "length" if reason == "interrupted" else reason
 
 
 def _usage(usage: TokenUsage) -> CompletionUsage:
@@ -138,8 +156,11 @@ def _completion(result: TurnResult) -> ChatCompletion:
         choices=[
             Choice(
                 message=AssistantMessage(
-                    content=result.response, reasoning_content=result.reasoning_content
-                )
+                    content=result.response or (None if result.tool_calls else ""),
+                    tool_calls=[ToolCallOutOpenAI.of(c) for c in result.tool_calls] or None,
+                    reasoning_content=result.reasoning_content,
+                ),
+                finish_reason=_finish(result),
             )
         ],
         usage=_usage(result.usage),
@@ -169,13 +190,18 @@ async def _stream(
         return chunk([{"index": 0, "delta": content, "finish_reason": finish, "logprobs": None}])
 
     async def body() -> AsyncIterator[str]:
+        calls = 0
         try:
             yield delta({"role": "assistant", "content": ""})
             async for event in events:
                 if isinstance(event, TextDelta):
                     yield delta({"content": event.text})
+                elif isinstance(event, ToolCallReady):
+                    call = ToolCallOutOpenAI.of(event.call).model_dump()
+                    yield delta({"tool_calls": [{"index": calls, **call}]})
+                    calls += 1
                 elif isinstance(event, TurnDone):
-                    yield delta({}, "stop")
+                    yield delta({}, _finish(event.result))
                     if include_usage:
                         yield chunk([], usage=_usage(event.result.usage).model_dump())
             yield "data: [DONE]\n\n"

@@ -15,11 +15,12 @@ from src.api.routes import error_responses
 from src.api.routes.agents import TenantDep
 from src.api.streaming import open_stream, sse_response
 from src.domain.agents import AgentSettings
-from src.domain.llm import TextDelta, ToolCallReady
+from src.domain.llm import ImagePart, TextDelta, ToolCallReady
 from src.domain.targets import parse_target
-from src.domain.turns import SessionOpened, Target, TurnCommand, TurnDone, TurnEvent
+from src.domain.turns import SessionOpened, Target, ToolResult, TurnCommand, TurnDone, TurnEvent
 from src.models.agents import overrides_of
-from src.models.orchestrate import OrchestrateRequest, OrchestrateResponse
+from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
+from src.models.tools import parts_text, parts_to_domain, tool_choice_to_domain
 
 router = APIRouter(tags=["orchestrate"])
 
@@ -47,17 +48,23 @@ def turn_command(
 ) -> TurnCommand:
     """The turn a request asks for; ``providers`` (the provider names) read its fallbacks;
     ``preset`` (of ``agent_config.agent``) supplies what ``agent_config`` does not give."""
-    config = (preset or AgentSettings()).with_overrides(overrides_of(body.agent_config))
+    config = body.agent_config or AgentConfig()
+    settings = (preset or AgentSettings()).with_overrides(overrides_of(config))
+    parts = parts_to_domain(body.content_parts)
     return TurnCommand(
-        message=body.message,
+        message=body.message if body.message is not None else parts_text(parts),
         session_id=body.session_id,
-        target=Target(config.provider, config.model),
-        temperature=config.temperature,
-        max_tokens=config.max_tokens,
-        system_prompt=config.system_prompt,
-        tools=config.tools or (),
-        fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks or ()),
+        target=Target(settings.provider, settings.model),
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        system_prompt=settings.system_prompt,
+        fallbacks=tuple(Target(*parse_target(f, providers)) for f in settings.fallbacks or ()),
         idempotency_key=idempotency_key,
+        tool_results=tuple(ToolResult(r.tool_call_id, r.content) for r in body.tool_results or ()),
+        parts=parts if any(isinstance(p, ImagePart) for p in parts) else (),
+        tools=settings.tools or (),
+        tool_choice=tool_choice_to_domain(config.tool_choice),
+        response_format=config.response_format.to_domain() if config.response_format else None,
     )
 
 
@@ -78,7 +85,7 @@ async def orchestrate(
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
     limit = services.config.max_message_chars
-    if len(body.message) > limit:
+    if body.message is not None and len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
     names = [p.name for p in services.providers.describe()]
     agent = body.agent_config.agent if body.agent_config else None
