@@ -31,7 +31,14 @@ class Driver(Protocol):
     name: str
     commands: list[str]
 
-    def run(self, port: int, path: str, bodies: Sequence[Sequence[bytes]], seconds: int) -> Figures:
+    def run(
+        self,
+        port: int,
+        path: str,
+        bodies: Sequence[Sequence[bytes]],
+        seconds: int,
+        authorization: str | None = None,
+    ) -> Figures:
         """``len(bodies)`` connections for ``seconds``; each connection's bodies round robin."""
         ...
 
@@ -42,7 +49,14 @@ class WrkDriver:
     name: str = "wrk"
     commands: list[str] = field(default_factory=list)
 
-    def run(self, port: int, path: str, bodies: Sequence[Sequence[bytes]], seconds: int) -> Figures:
+    def run(
+        self,
+        port: int,
+        path: str,
+        bodies: Sequence[Sequence[bytes]],
+        seconds: int,
+        authorization: str | None = None,
+    ) -> Figures:
         rotation = [b for b in chain.from_iterable(zip_longest(*bodies)) if b is not None]
         with tempfile.NamedTemporaryFile("wb", suffix=".jsonl") as handle:
             handle.write(b"\n".join(rotation) + b"\n")
@@ -63,7 +77,11 @@ class WrkDriver:
             done = subprocess.run(
                 command,
                 cwd=LUA_SCRIPT.parent.parent,
-                env={**os.environ, "BENCH_BODIES": handle.name},
+                env={
+                    **os.environ,
+                    "BENCH_BODIES": handle.name,
+                    **({"BENCH_AUTHORIZATION": authorization} if authorization else {}),
+                },
                 capture_output=True,
                 text=True,
                 timeout=seconds + 60,
@@ -92,12 +110,19 @@ class PythonDriver:
     name: str = "python"
     commands: list[str] = field(default_factory=list)
 
-    def run(self, port: int, path: str, bodies: Sequence[Sequence[bytes]], seconds: int) -> Figures:
+    def run(
+        self,
+        port: int,
+        path: str,
+        bodies: Sequence[Sequence[bytes]],
+        seconds: int,
+        authorization: str | None = None,
+    ) -> Figures:
         self.commands.append(
             f"bench.loadgen.drive(http://{HOST}:{port}{path}, "
             f"connections={len(bodies)}, seconds={seconds})"
         )
-        return asyncio.run(drive(HOST, port, path, bodies, seconds))
+        return asyncio.run(drive(HOST, port, path, bodies, seconds, authorization))
 
 
 def choose_driver(preference: str, core: int | None) -> Driver:

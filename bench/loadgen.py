@@ -26,10 +26,15 @@ class Figures:
     duration_s: float
     p50_ms: float
     p99_ms: float
+    cpu_s: float = 0.0  # user + system CPU of the process under load, when measured
 
     @property
     def throughput(self) -> float:
         return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s * 1000 / self.requests if self.requests else 0.0
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -54,10 +59,11 @@ def figures(latencies_s: list[float], errors: int, duration_s: float) -> Figures
 class Connection:
     """One keep-alive connection that sends a POST and reads the whole answer."""
 
-    def __init__(self, host: str, port: int, path: str) -> None:
+    def __init__(self, host: str, port: int, path: str, authorization: str | None = None) -> None:
         self._host, self._port = host, port
+        extra = f"Authorization: {authorization}\r\n" if authorization else ""
         self._head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
             "Content-Type: application/json\r\nContent-Length: "
         ).encode()
         self._reader: asyncio.StreamReader | None = None
@@ -85,7 +91,12 @@ class Connection:
 
 
 async def drive(
-    host: str, port: int, path: str, bodies: Sequence[Sequence[bytes]], duration_s: float
+    host: str,
+    port: int,
+    path: str,
+    bodies: Sequence[Sequence[bytes]],
+    duration_s: float,
+    authorization: str | None = None,
 ) -> Figures:
     """``len(bodies)`` connections, each sending its own bodies round robin until the end."""
     latencies: list[float] = []
@@ -94,7 +105,7 @@ async def drive(
 
     async def worker(own: Sequence[bytes]) -> None:
         nonlocal errors
-        connection = Connection(host, port, path)
+        connection = Connection(host, port, path, authorization)
         index = 0
         try:
             while time.perf_counter() < deadline:

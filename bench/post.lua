@@ -11,6 +11,11 @@ local next_body = 0
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- The LiteLLM proxy compared side by side wants its master key.
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization then
+  wrk.headers["Authorization"] = authorization
+end
 
 function request()
   next_body = next_body % #bodies + 1

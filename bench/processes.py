@@ -66,6 +66,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) and of its child processes."""
+    task = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(c) for c in task.read_text().split()] if task.exists() else []
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children)
+
+
 class PeakRss:
     """Samples a process's RSS every 100 ms in a thread while the block runs."""
 
@@ -90,7 +99,7 @@ class PeakRss:
         self._thread.join()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the gateway drains, then exits), SIGKILL if it does not exit in time."""
     if process.poll() is not None:
         return
@@ -128,11 +137,14 @@ def fake_upstream(core: int | None) -> Iterator[Upstream]:
             raise RuntimeError("the fake upstream did not start")
         yield Upstream(int(line[1]), command)
     finally:
-        _stop(process)
+        stop(process)
 
 
-def service_environment(upstream: Upstream, port: int, workdir: Path) -> dict[str, str]:
-    """Production settings, with only the variables a deployment would set."""
+def service_environment(
+    upstream: Upstream, port: int, workdir: Path, database_url: str | None = None
+) -> dict[str, str]:
+    """Production settings, with only the variables a deployment would set; a new SQLite
+    file in ``workdir`` unless ``database_url`` names another database."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
@@ -141,7 +153,7 @@ def service_environment(upstream: Upstream, port: int, workdir: Path) -> dict[st
         "PORT": str(port),
         "LOG_LEVEL": "warning",
         "ACCESS_LOG": "false",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": upstream.base_url,
         "PROVIDER_MAX_RETRIES": "0",
@@ -168,24 +180,28 @@ class Service:
         return sorted(set(found))
 
 
-def _wait_ready(service: Service, started: float) -> float:
-    """Seconds from ``started`` to the first 200 of /api/health/ready."""
+def wait_ready(
+    process: subprocess.Popen[bytes], port: int, path: str, started: float, what: str
+) -> float:
+    """Seconds from ``started`` to the first 200 of ``GET path``."""
     deadline = started + READY_TIMEOUT_S
     while time.perf_counter() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {service.process.returncode}")
+        if process.poll() is not None:
+            raise RuntimeError(f"the {what} exited with {process.returncode}")
         with contextlib.suppress(OSError, http.client.HTTPException):
-            if request(service.port, "GET", "/api/health/ready", timeout_s=1.0)[0] == 200:
+            if request(port, "GET", path, timeout_s=1.0)[0] == 200:
                 return time.perf_counter() - started
         time.sleep(0.01)
-    raise RuntimeError(f"the gateway was not ready within {READY_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"the {what} was not ready within {READY_TIMEOUT_S:.0f} s")
 
 
 @contextlib.contextmanager
-def gateway(upstream: Upstream, core: int | None, workdir: Path) -> Iterator[Service]:
-    """The gateway on a fresh database in ``workdir``, ready; stopped on leaving."""
+def gateway(
+    upstream: Upstream, core: int | None, workdir: Path, database_url: str | None = None
+) -> Iterator[Service]:
+    """The gateway on a fresh database (in ``workdir`` by default), ready; stopped on leaving."""
     port = free_port()
-    environment = service_environment(upstream, port, workdir)
+    environment = service_environment(upstream, port, workdir, database_url)
     command = pinned(core, [sys.executable, str(ROOT / "main.py")])
     log = workdir / "gateway.log"
     started = time.perf_counter()
@@ -195,7 +211,7 @@ def gateway(upstream: Upstream, core: int | None, workdir: Path) -> Iterator[Ser
         )
     service = Service(process, port, environment["DATABASE_URL"], command, environment, log)
     try:
-        service.ready_after_s = _wait_ready(service, started)
+        service.ready_after_s = wait_ready(process, port, "/api/health/ready", started, "gateway")
         yield service
     finally:
-        _stop(process)
+        stop(process)

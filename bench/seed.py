@@ -14,7 +14,7 @@ from decimal import Decimal
 from src.domain.accounting import new_id
 from src.domain.entities import DEFAULT_OWNER, Message, SummaryVersion
 from src.domain.memory import estimate_window
-from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.databases import database_for
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
 SUMMARY = "The user asked many short questions about AI; each got a one-sentence answer."
@@ -48,8 +48,9 @@ def history(session_id: str, count: int) -> list[Message]:
 
 async def seed_history(database_url: str, session_ids: list[str], stored: int, live: int) -> None:
     """Stores ``stored`` messages in each session, all but the last ``live`` summarized."""
-    engine = create_engine(database_url, pool_size=1)
-    units = SqlUnitOfWorkFactory(engine)
+    database = database_for(database_url, pool_size=1)
+    await database.open()
+    units = SqlUnitOfWorkFactory(database)
     try:
         for session_id in session_ids:
             messages = history(session_id, stored)
@@ -80,4 +81,4 @@ async def seed_history(database_url: str, session_ids: list[str], stored: int, l
                 await uow.sessions.update(session)
                 await uow.commit()
     finally:
-        await engine.dispose()
+        await database.aclose()

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 from bench.drivers import choose_driver
+from bench.litellm import find_litellm, litellm_proxy, side_by_side
+from bench.postgres import postgres_stages, throwaway_database
 from bench.processes import ROOT, fake_upstream, gateway
 from bench.report import section, table, write_section
 from bench.stages import (
@@ -47,7 +49,9 @@ def cores() -> tuple[int | None, int | None]:
     return allowed[0], allowed[1]
 
 
-def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
+def run(
+    plan: Plan, loadgen: str, litellm: str | None, postgres: str | None
+) -> tuple[Bench, list[str]]:
     service_core, load_core = cores()
     if load_core is not None:
         os.sched_setaffinity(0, {load_core})
@@ -75,6 +79,19 @@ def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
             slow_upstream(bench, plan.connections[-1])
             history_size(bench)
             loaded_rss(bench)
+            if litellm is None:
+                bench.notes.append(
+                    "LiteLLM not compared: no `litellm` executable (see bench/litellm.py)."
+                )
+            else:
+                workdir = Path(tmp, "litellm")
+                workdir.mkdir()
+                with litellm_proxy(litellm, upstream, service_core, workdir) as proxy:
+                    side_by_side(bench, proxy, plan.connections[0])
+            if postgres is None:
+                bench.notes.append("PostgreSQL not measured: no --postgres URL given.")
+            else:
+                _on_postgres(bench, postgres, service_core, Path(tmp, "postgres"))
             logged_errors(bench)
             environment = " ".join(
                 f"{k}={shlex.quote(v)}"
@@ -89,6 +106,21 @@ def run(plan: Plan, loadgen: str) -> tuple[Bench, list[str]]:
                 *driver.commands,
             ]
     return bench, [_shown(c, tmp) for c in commands]
+
+
+def _on_postgres(bench: Bench, admin_url: str, core: int | None, workdir: Path) -> None:
+    """The PostgreSQL stages on a second gateway; their rows join ``bench``'s."""
+    workdir.mkdir()
+    with (
+        throwaway_database(admin_url) as database_url,
+        gateway(bench.upstream, core, workdir, database_url) as service,
+    ):
+        bench.driver.commands.append(
+            f"# gateway again, DATABASE_URL={database_url.rsplit('/', 1)[0]}/<throw-away db>"
+        )
+        on_postgres = Bench(bench.upstream, service, bench.driver, bench.plan, rows=bench.rows)
+        postgres_stages(on_postgres, bench.plan.postgres_connections)
+        bench.notes.extend(f"On PostgreSQL: {e}" for e in service.errors_logged())
 
 
 def _shown(command: str, tmp: str) -> str:
@@ -108,6 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: wrk when installed, else the Python load generator",
     )
     parser.add_argument(
+        "--litellm",
+        help="the litellm executable of a separate environment, to compare with side by side "
+        "(default: litellm on PATH; skipped when there is none)",
+    )
+    parser.add_argument(
+        "--postgres",
+        help="a libpq URL of a PostgreSQL database whose server may get a throw-away "
+        "database for the PostgreSQL stages (e.g. postgresql://postgres@127.0.0.1:5432/test); "
+        "skipped without it",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help=f"document to write the table into (default: {DOC.relative_to(ROOT)} for a full "
@@ -119,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = SMOKE if args.smoke else FULL
     output = args.output or (None if args.smoke else DOC)
     try:
-        bench, commands = run(plan, args.loadgen)
+        bench, commands = run(plan, args.loadgen, find_litellm(args.litellm), args.postgres)
     except RuntimeError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1

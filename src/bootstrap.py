@@ -141,29 +141,34 @@ def _sql_persistence(
     startup: list[Closer],
     shutdown: list[Closer],
 ) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]]]:
-    """The database named by the settings, for whichever of its adapters were not handed in."""
-    from src.infrastructure.persistence.engine import create_engine, database_is_reachable
-    from src.infrastructure.persistence.locks import session_locks_for
+    """The database named by the settings, for whichever of its adapters were not handed in.
+
+    Turns run on the raw driver of the URL's scheme (``databases``); migrations and the
+    session locks still go through SQLAlchemy.
+    """
+    from src.infrastructure.persistence.databases import database_for
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    database = database_for(settings.database_url, pool_size=settings.database_pool_size)
     if settings.run_migrations_on_start:
 
         async def migrate() -> None:
             await upgrade_database(settings.database_url)
 
         startup.append(migrate)
+    startup.append(database.open)
+    shutdown.append(database.aclose)
     if locks is None:
+        from src.infrastructure.persistence.engine import create_engine
+        from src.infrastructure.persistence.locks import session_locks_for
+
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        shutdown.append(engine.dispose)
         sql_locks = session_locks_for(engine, pool_size=settings.database_pool_size)
         shutdown.append(sql_locks.aclose)
         locks = sql_locks
-
-    async def ready() -> bool:
-        return await database_is_reachable(engine)
-
-    shutdown.append(engine.dispose)
-    return uow or SqlUnitOfWorkFactory(engine), locks, ready
+    return uow or SqlUnitOfWorkFactory(database), locks, database.ping
 
 
 def _provider_registry(

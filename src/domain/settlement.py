@@ -81,9 +81,11 @@ def settle_answer(
     *,
     now: datetime,
     elapsed_s: float,
-    make_id: Callable[[str], str] = new_id,
+    make_id: Callable[[str], str] | None = None,
 ) -> Settlement:
-    """The answered turn: both messages, the updated session, the summary, every call."""
+    """The answered turn: what it added, the reply, the updated session, the summary and
+    every call. ``make_id`` names the new messages (default: ``new_id``)."""
+    make_id = make_id or new_id
     result = answer.result
     usage = result.usage
     summary_calls = [c for c in turn.calls if c.kind == "summary" and c.ok]

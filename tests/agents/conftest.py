@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from tests.api.conftest import api
-from tests.persistence.conftest import backend, database_url, engine, postgres, uow_factory
+from tests.persistence.conftest import (
+    backend,
+    database,
+    database_url,
+    engine,
+    postgres,
+    uow_factory,
+)
 
-__all__ = ["api", "backend", "database_url", "engine", "postgres", "uow_factory"]
+__all__ = ["api", "backend", "database", "database_url", "engine", "postgres", "uow_factory"]

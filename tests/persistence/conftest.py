@@ -16,8 +16,11 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.infrastructure.persistence.databases import database_for
 from src.infrastructure.persistence.engine import create_engine
 from src.infrastructure.persistence.migrate import upgrade_database
+from src.infrastructure.persistence.postgres_raw import PostgresDatabase
+from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -116,7 +119,8 @@ async def postgres_url(postgres: PostgresDatabases | str) -> str:
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
+    """SQLAlchemy on the same database: what the session locks and the tests' checks use."""
+    engine = create_engine(database_url, pool_size=2)
     try:
         yield engine
     finally:
@@ -124,5 +128,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def uow_factory(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(engine)
+async def database(database_url: str) -> AsyncIterator[SqliteDatabase | PostgresDatabase]:
+    """The raw database the service runs its turns on, open."""
+    database = database_for(database_url, pool_size=4)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.aclose()
+
+
+@pytest.fixture
+def uow_factory(database: SqliteDatabase | PostgresDatabase) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(database)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from src.infrastructure.persistence.engine import create_engine, database_is_reachable
+from src.infrastructure.persistence.engine import create_engine
 
 
 async def test_sqlite_connections_use_wal_foreign_keys_and_wait_for_the_writer(
@@ -28,25 +28,6 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_wait_for_the_writer(
         "foreign_keys": 1,
         "busy_timeout": 5000,
     }
-
-
-async def test_a_reachable_database_is_reported_ready(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        assert await database_is_reachable(engine)
-    finally:
-        await engine.dispose()
-
-
-async def test_an_unreachable_database_is_reported_not_ready(tmp_path: Path) -> None:
-    missing_dir = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
-    closed_port = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/test")
-    try:
-        assert not await database_is_reachable(missing_dir)
-        assert not await database_is_reachable(closed_port, timeout_s=2)
-    finally:
-        await missing_dir.dispose()
-        await closed_port.dispose()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.entities import CallTotals, Session
@@ -329,5 +328,5 @@ async def test_a_naive_timestamp_is_refused_rather_than_guessed(
     async def store_naive() -> None:
         await _store(uow_factory, a_session(created_at=T0.replace(tzinfo=None)))
 
-    with pytest.raises(StatementError, match="timezone-aware"):
+    with pytest.raises(ValueError, match="timezone-aware"):
         await store_naive()

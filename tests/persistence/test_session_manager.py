@@ -20,7 +20,9 @@ from tests.fakes.domain import FakeClock, FakeDirectory, FakeProvider, FixedPric
 
 
 @contextlib.asynccontextmanager
-async def _manager(engine: AsyncEngine, policy: MemoryPolicy) -> AsyncIterator[SessionManager]:
+async def _manager(
+    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory, policy: MemoryPolicy
+) -> AsyncIterator[SessionManager]:
     """Echo replies after a short pause, so that concurrent turns really overlap."""
     provider = FakeProvider()
     provider.delay_s = 0.01
@@ -29,7 +31,7 @@ async def _manager(engine: AsyncEngine, policy: MemoryPolicy) -> AsyncIterator[S
     try:
         yield SessionManager(
             Ports(
-                uow=SqlUnitOfWorkFactory(engine),
+                uow=uow_factory,
                 providers=FakeDirectory(provider),
                 prices=FixedPrices({("fake", "fake-1"): price}),
                 locks=locks,
@@ -42,9 +44,9 @@ async def _manager(engine: AsyncEngine, policy: MemoryPolicy) -> AsyncIterator[S
 
 
 async def test_concurrent_turns_on_one_session_store_each_reply_after_its_question(
-    engine: AsyncEngine,
+    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
-    async with _manager(engine, MemoryPolicy(summarization_threshold=1000)) as manager:
+    async with _manager(engine, uow_factory, MemoryPolicy(summarization_threshold=1000)) as manager:
         session = await manager.create_session(user_id="user_123")
 
         await asyncio.gather(
@@ -66,9 +68,9 @@ async def test_concurrent_turns_on_one_session_store_each_reply_after_its_questi
 
 
 async def test_the_eleventh_turn_folds_the_oldest_messages_into_a_summary(
-    engine: AsyncEngine,
+    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
-    async with _manager(engine, MemoryPolicy()) as manager:
+    async with _manager(engine, uow_factory, MemoryPolicy()) as manager:
         session = await manager.create_session()
 
         results = [
@@ -76,7 +78,7 @@ async def test_the_eleventh_turn_folds_the_oldest_messages_into_a_summary(
             for i in range(11)
         ]
 
-        async with SqlUnitOfWorkFactory(engine)() as uow:
+        async with uow_factory() as uow:
             summaries = await uow.summaries.all(session.id)
             totals = await uow.calls.totals(session.id)
         stored = await manager.get_session(session.id)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.domain.entities import Session
 from src.domain.errors import IdempotencyConflict
-from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.databases import database_for
 from src.infrastructure.persistence.migrate import upgrade_database
-from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
+from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
+from src.infrastructure.persistence.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from tests.persistence.builders import a_call, a_message, a_session, a_summary
 
 
@@ -92,58 +91,105 @@ async def test_the_same_key_of_another_owner_is_no_conflict(
         assert await uow.idempotency.get("tenant-b", "key-1") == ("fp", {})
 
 
-async def test_a_turn_is_written_in_one_statement_per_table_without_reading(
-    uow_factory: SqlUnitOfWorkFactory, engine: AsyncEngine
+async def test_a_turn_is_written_without_reading_in_one_transaction(
+    database_url: str, backend: str
 ) -> None:
-    session = a_session()
-    async with uow_factory() as uow:
-        await uow.sessions.add(session)
-        await uow.commit()
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]).split()[0].upper())
-
-    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    """SQLite: one statement per table (rows of one table together) and one COMMIT on the
+    writer; PostgreSQL: the whole turn in a single statement, so a single round trip."""
+    traced: list[str] = []
+    database = database_for(database_url, pool_size=1, trace=traced.append)
+    await database.open()
+    uow_factory = SqlUnitOfWorkFactory(database)
     try:
+        first, session = a_session(), a_session()
+
+        async def turn(session: Session) -> None:
+            async with uow_factory() as uow:
+                await uow.sessions.add(session)
+                await uow.commit()
+            traced.clear()  # from here on, only the turn's writes
+            async with uow_factory() as uow:
+                await uow.sessions.update(replace(session, message_count=2))
+                await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
+                await uow.summaries.add(a_summary(session, 1))
+                for kind in ("summary", "turn"):
+                    await uow.calls.add(a_call(session.id, kind=kind))
+                await uow.idempotency.add("default", f"key-{session.id}", "fp", session.id, {})
+                await uow.commit()
+
+        await turn(first)  # the driver looks its types up on first use of a statement
+        await turn(session)
+        written = list(traced)
         async with uow_factory() as uow:
-            await uow.sessions.update(replace(session, message_count=2))
-            await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
-            await uow.summaries.add(a_summary(session, 1))
-            for kind in ("summary", "turn"):
-                await uow.calls.add(a_call(session.id, kind=kind))
-            await uow.idempotency.add("default", "key-1", "fp", session.id, {})
-            await uow.commit()
+            stored = await uow.messages.page(session.id, 10, 0)
+            totals = await uow.calls.totals(session.id)
     finally:
-        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        await database.aclose()
 
-    assert statements == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert [m.seq for m in stored] == [1, 2]
+    assert sum(t.calls for t in totals) == 2
+    verbs = [statement.split()[0].upper() for statement in written]
+    if backend == "sqlite":
+        assert verbs == ["BEGIN", "UPDATE", *["INSERT"] * 6, "COMMIT"]  # each row traced
+    else:
+        assert verbs == ["WITH"]
 
 
-async def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) -> None:
-    """The second writer waits in the event loop for the first to commit, then succeeds,
-    however long the first takes: longer here than SQLite's own busy handler would wait."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/queue.db"
+async def _hold_the_writer(uow: SqlUnitOfWork) -> None:
+    """Opens ``uow``'s own transaction (a delete reports what it deleted)."""
+    assert not await uow.sessions.delete("sess_missing", "default")
+
+
+async def test_sqlite_commits_queued_meanwhile_share_one_group_commit(tmp_path: Path) -> None:
+    """Commits wait for the writer however long it is held (longer here than SQLite's own
+    busy handler would wait), then go in one transaction; a reused idempotency key fails
+    only its own unit of work, in a savepoint of that transaction."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/group.db"
     await upgrade_database(url)
-    engine = create_engine(url, sqlite_busy_timeout_ms=100)
-    uow = SqlUnitOfWorkFactory(engine)
+    traced: list[str] = []
+    database = SqliteDatabase(str(tmp_path / "group.db"), busy_timeout_ms=100, trace=traced.append)
+    await database.open()
+    uow_factory = SqlUnitOfWorkFactory(database)
     try:
-        first, second = a_session(), a_session()
-        async with uow() as writer:
-            await writer.sessions.add(first)
-            await writer.sessions.count("default", None)  # sends the insert: holds the lock
+        taken = a_session()
+        async with uow_factory() as uow:
+            await uow.sessions.add(taken)
+            await uow.idempotency.add("default", "key-1", "first", taken.id, {})
+            await uow.commit()
+        sessions = [a_session() for _ in range(5)]
 
-            async def later_writer() -> None:
-                async with uow() as other:
-                    await other.sessions.add(second)
-                    await other.commit()
+        async def store(session: Session, key: str) -> None:
+            async with uow_factory() as uow:
+                await uow.sessions.add(session)
+                await uow.messages.add_many([a_message(session, 1)])
+                await uow.idempotency.add("default", key, "fp", session.id, {})
+                await uow.commit()
 
-            waiting = asyncio.create_task(later_writer())
+        async with uow_factory() as holder:
+            await _hold_the_writer(holder)
+            traced.clear()
+            waiting = [
+                asyncio.create_task(store(s, "key-1" if i == 2 else f"key-{i + 10}"))
+                for i, s in enumerate(sessions)
+            ]
             await asyncio.sleep(0.5)
-            assert not waiting.done(), "a second writer must wait for the first"
-            await writer.commit()
-        await asyncio.wait_for(waiting, 5)
-        async with uow() as reader:
-            assert await reader.sessions.count("default", None) == 2
+            assert not any(task.done() for task in waiting), "writers must wait for the first"
+            await holder.commit()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*waiting, return_exceptions=True), timeout=5
+        )
+        async with uow_factory() as uow:
+            stored = [await uow.sessions.get(s.id, s.owner) for s in sessions]
+            messages = [len(await uow.messages.page(s.id, 10, 0)) for s in sessions]
     finally:
-        await engine.dispose()
+        await database.aclose()
+
+    assert isinstance(outcomes[2], IdempotencyConflict)
+    assert [o for i, o in enumerate(outcomes) if i != 2] == [None] * 4
+    assert [s is not None for s in stored] == [True, True, False, True, True]
+    assert messages == [1, 1, 0, 1, 1]
+    assert [s for s in traced if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "COMMIT",  # the holder's
+        "BEGIN IMMEDIATE",
+        "COMMIT",  # all five queued commits, together
+    ]

@@ -2,35 +2,46 @@
 
 A preset's settings are one JSON document (``config``), written whole and read whole, so a
 setting added later needs no migration; a key absent from an older document reads as unset.
-Presets are off a turn's hot path (one read per turn that names one), so every statement is
-sent when it is called, and an insert that meets the (tenant, name) key becomes
-``AgentExists`` at once.
+Presets are off a turn's hot path (one read per turn that names one). An insert runs at once
+as ``INSERT ... ON CONFLICT DO NOTHING`` (spelled so by SQLite and PostgreSQL alike): a name
+already taken in the tenant, even by a create running at the same time, inserts no row and
+becomes ``AgentExists`` without a driver error to tell apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql
 
 from src.domain.agents import AgentPreset, AgentSettings
 from src.domain.errors import AgentExists
 from src.domain.llm import ToolDefinition
-from src.infrastructure.persistence.repositories import SqlWork
+from src.infrastructure.persistence.repositories import Work
 from src.infrastructure.persistence.tables import AGENT_PRESETS
+from src.infrastructure.persistence.writes import Update
 
 _COLUMNS = AGENT_PRESETS.c
-
-
-def _one(tenant: str, name: str) -> sa.ColumnElement[bool]:
-    return sa.and_(_COLUMNS.tenant == tenant, _COLUMNS.name == name)
+_ONE = (_COLUMNS.tenant == sa.bindparam("tenant"), _COLUMNS.name == sa.bindparam("name"))
+_INSERT = (
+    postgresql.insert(AGENT_PRESETS)
+    .values({c.name: sa.bindparam(c.name, type_=c.type) for c in AGENT_PRESETS.c})
+    .on_conflict_do_nothing()
+)
+_GET = sa.select(AGENT_PRESETS).where(*_ONE)
+_LIST = (
+    sa.select(AGENT_PRESETS)
+    .where(_COLUMNS.tenant == sa.bindparam("tenant"))
+    .order_by(_COLUMNS.name)
+)
+_DELETE = sa.delete(AGENT_PRESETS).where(*_ONE)
 
 
 class SqlAgentRepository:
-    def __init__(self, work: SqlWork) -> None:
+    def __init__(self, work: Work) -> None:
         self._work = work
 
     async def add(self, preset: AgentPreset) -> None:
@@ -41,31 +52,23 @@ class SqlAgentRepository:
             "created_at": preset.created_at,
             "updated_at": preset.updated_at,
         }
-        try:
-            await self._work.execute(sa.insert(AGENT_PRESETS).values(row))
-        except IntegrityError as error:  # the only constraint is the (tenant, name) key
-            raise AgentExists(preset.name) from error
+        if await self._work.execute(_INSERT, row) == 0:
+            raise AgentExists(preset.name)
 
     async def get(self, tenant: str, name: str) -> AgentPreset | None:
-        rows = await self._work.rows(sa.select(AGENT_PRESETS).where(_one(tenant, name)))
+        rows = await self._work.rows(_GET, {"tenant": tenant, "name": name})
         return _preset(rows[0]) if rows else None
 
     async def list(self, tenant: str) -> Sequence[AgentPreset]:
-        statement = (
-            sa.select(AGENT_PRESETS).where(_COLUMNS.tenant == tenant).order_by(_COLUMNS.name)
-        )
-        return [_preset(row) for row in await self._work.rows(statement)]
+        return [_preset(row) for row in await self._work.rows(_LIST, {"tenant": tenant})]
 
     async def update(self, preset: AgentPreset) -> None:
-        await self._work.execute(
-            sa.update(AGENT_PRESETS)
-            .where(_one(preset.tenant, preset.name))
-            .values(config=_config(preset.settings), updated_at=preset.updated_at)
-        )
+        key = {"tenant": preset.tenant, "name": preset.name}
+        values = {"config": _config(preset.settings), "updated_at": preset.updated_at}
+        self._work.queue(Update(AGENT_PRESETS, key, values))
 
     async def delete(self, tenant: str, name: str) -> bool:
-        result = await self._work.execute(sa.delete(AGENT_PRESETS).where(_one(tenant, name)))
-        return cast(sa.CursorResult[Any], result).rowcount > 0
+        return await self._work.execute(_DELETE, {"tenant": tenant, "name": name}) > 0
 
 
 def _config(settings: AgentSettings) -> dict[str, Any]:
@@ -83,11 +86,11 @@ def _settings(config: dict[str, Any]) -> AgentSettings:
     return AgentSettings(**values)
 
 
-def _preset(row: sa.Row[Any]) -> AgentPreset:
+def _preset(row: dict[str, Any]) -> AgentPreset:
     return AgentPreset(
-        tenant=row.tenant,
-        name=row.name,
-        settings=_settings(row.config),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        tenant=row["tenant"],
+        name=row["name"],
+        settings=_settings(row["config"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

@@ -1,4 +1,4 @@
-"""The async engine for the two supported databases, and the readiness check.
+"""The SQLAlchemy engine for the two supported databases, for migrations and session locks.
 
 SQLite (``sqlite+aiosqlite:///path``) suits one process: WAL lets readers run beside the
 single writer, ``busy_timeout`` makes a second writer wait instead of failing, and foreign
@@ -8,11 +8,9 @@ PostgreSQL (``postgresql+asyncpg://...``) suits several processes and replicas.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from sqlalchemy import event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
@@ -59,13 +57,3 @@ def create_engine(
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
-
-
-async def database_is_reachable(engine: AsyncEngine, *, timeout_s: float = 2.0) -> bool:
-    """Whether ``SELECT 1`` succeeds within ``timeout_s``, for the readiness probe."""
-    try:
-        async with asyncio.timeout(timeout_s), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError):
-        return False
-    return True

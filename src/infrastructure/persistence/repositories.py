@@ -1,33 +1,23 @@
-"""The SQL repositories of ``src.domain.ports``, sharing one transaction per unit of work.
+"""The repositories of ``src.domain.ports``, over the raw work of one unit of work.
 
-Writes are queued in ``SqlWork`` and sent together, before any read and at commit, so a turn
-costs few round trips: consecutive inserts into one table become one ``executemany`` and
-``SessionRepository.update`` is one ``UPDATE`` by primary key. Reads are plain Core selects
-on the tables of ``tables`` (no ORM identity map or instance loading: profiling showed those
-to be most of a turn's cost). Rows and domain dataclasses convert by name, since each column
-carries the name of its field; money crosses as Decimal USD, stored as picodollars.
-
-SQLite has one writer per database file. Writers of one process take ``write_lock`` from
-their first write until commit or rollback, so they queue in the event loop instead of
-spinning in SQLite's busy handler, where a writer that the loop is slow to resume could make
-the others give up with "database is locked".
+Each repository says what to read or write with Core statements on the tables of ``tables``,
+built once here with bound parameters; ``Work`` (the unit of work) compiles each once for its
+database's driver and runs it (see ``compiled``). Writes are queued and sent together at
+commit. Rows and domain dataclasses convert by name, since each column carries the name of
+its field; money crosses as Decimal USD, stored as integer picodollars.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import UpdateBase
 
 from src.domain.entities import (
     CallKind,
@@ -38,7 +28,8 @@ from src.domain.entities import (
     SessionStats,
     SummaryVersion,
 )
-from src.domain.errors import IdempotencyConflict
+from src.domain.llm import ContentPart, ImagePart, TextPart, ToolCall
+from src.infrastructure.persistence.compiled import Statement
 from src.infrastructure.persistence.tables import (
     IDEMPOTENCY_KEYS,
     MESSAGES,
@@ -46,6 +37,7 @@ from src.infrastructure.persistence.tables import (
     SESSIONS,
     SUMMARIES,
 )
+from src.infrastructure.persistence.writes import Insert, Update, Write
 
 PICODOLLARS_PER_USD = Decimal(10**12)
 
@@ -64,81 +56,20 @@ def from_picodollars(amount: int | Decimal | None) -> Decimal | None:
     return Decimal(amount) / PICODOLLARS_PER_USD
 
 
-@dataclasses.dataclass(slots=True)
-class _Insert:
-    table: sa.Table
-    rows: list[dict[str, Any]]
+class Work(Protocol):
+    """What the repositories of one unit of work share: its transaction and queued writes."""
 
+    def queue(self, write: Write) -> None:
+        """Held until commit (or until a read of this unit of work needs it sent first)."""
+        ...
 
-class SqlWork:
-    """The transaction of one unit of work and the writes queued on it."""
+    async def rows(self, statement: Statement, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a select, each as ``{column name: value}``."""
+        ...
 
-    def __init__(self, connection: AsyncConnection, write_lock: asyncio.Lock | None) -> None:
-        self._connection = connection
-        self._write_lock = write_lock
-        self._holds_write_lock = False
-        self._pending: list[_Insert | tuple[UpdateBase, dict[str, Any]]] = []
-
-    async def _before_write(self) -> None:
-        if self._write_lock is not None and not self._holds_write_lock:
-            await self._write_lock.acquire()
-            self._holds_write_lock = True
-
-    def release(self) -> None:
-        """Ends this unit of work's claim to write (after commit or rollback)."""
-        if self._write_lock is not None and self._holds_write_lock:
-            self._holds_write_lock = False
-            self._write_lock.release()
-
-    def insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        last = self._pending[-1] if self._pending else None
-        if isinstance(last, _Insert) and last.table is table:
-            last.rows.extend(rows)
-        else:
-            self._pending.append(_Insert(table, rows))
-
-    def write(self, statement: UpdateBase, params: dict[str, Any]) -> None:
-        self._pending.append((statement, params))
-
-    async def flush(self) -> None:
-        """Sends the queued writes in order; a reused idempotency key becomes a domain error."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await self._before_write()
-        for item in pending:
-            if not isinstance(item, _Insert):
-                await self._connection.execute(*item)
-                continue
-            try:
-                await self._connection.execute(sa.insert(item.table), item.rows)
-            except IntegrityError as error:
-                if item.table is IDEMPOTENCY_KEYS and _is_unique_violation(error):
-                    raise IdempotencyConflict(item.rows[0]["key"]) from error
-                raise
-
-    async def execute(self, statement: sa.Executable) -> sa.Result[*tuple[Any, ...]]:
-        await self.flush()
-        if isinstance(statement, UpdateBase):
-            await self._before_write()
-        return await self._connection.execute(statement)
-
-    async def rows(
-        self, statement: sa.Select[*tuple[Any, ...]], params: dict[str, Any] | None = None
-    ) -> Sequence[sa.Row[Any]]:
-        await self.flush()
-        result: sa.Result[Any] = await self._connection.execute(statement, params)
-        return result.all()
-
-
-def _is_unique_violation(error: IntegrityError) -> bool:
-    """Unique or primary-key violation, told apart from foreign-key ones.
-
-    asyncpg reports SQLSTATE 23505; sqlite3 reports an extended error name instead.
-    """
-    original = error.orig
-    return getattr(original, "sqlstate", None) == "23505" or getattr(
-        original, "sqlite_errorname", None
-    ) in {"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"}
+    async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
+        """Runs a write now, inside this unit of work's transaction; the rows it changed."""
+        ...
 
 
 class _SecondsBetween(sa.sql.functions.FunctionElement[float]):
@@ -160,260 +91,285 @@ def _seconds_between_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **k
     return f"((julianday({end}) - julianday({start})) * 86400.0)"
 
 
-# The statements of every turn, built once: building and hashing them per call showed up in
-# profiles of the hot path.
-_SESSION_BY_ID = sa.select(SESSIONS).where(
-    SESSIONS.c.id == sa.bindparam("session_id"), SESSIONS.c.owner == sa.bindparam("owner")
-)
-_UPDATE_SESSION = sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("session_id"))
-_TAIL = (
-    sa.select(MESSAGES)
-    .where(
-        MESSAGES.c.session_id == sa.bindparam("session_id"),
-        MESSAGES.c.seq > sa.bindparam("after_seq"),
-    )
-    .order_by(MESSAGES.c.seq.desc())
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
+def _param(name: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(name)
 
 
-class SqlSessionRepository:
-    def __init__(self, work: SqlWork) -> None:
-        self._work = work
-
-    async def add(self, session: Session) -> None:
-        self._work.insert(SESSIONS, [_values(session)])
-
-    async def get(self, session_id: str, owner: str) -> Session | None:
-        rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
-        return Session(**rows[0]._asdict()) if rows else None
-
-    async def update(self, session: Session) -> None:
-        self._work.write(
-            _UPDATE_SESSION, {"session_id": session.id} | _mutable_session_values(session)
-        )
-
-    async def delete(self, session_id: str, owner: str) -> bool:
-        """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
-        result = await self._work.execute(
-            sa.delete(SESSIONS).where(SESSIONS.c.id == session_id, SESSIONS.c.owner == owner)
-        )
-        return cast(sa.CursorResult[Any], result).rowcount > 0
-
-    async def list(
-        self, owner: str, user_id: str | None, limit: int, offset: int
-    ) -> Sequence[Session]:
-        statement = (
-            sa.select(SESSIONS)
-            .where(*_owned_by(owner, user_id))
-            .order_by(SESSIONS.c.created_at.desc(), SESSIONS.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return [Session(**row._asdict()) for row in await self._work.rows(statement)]
-
-    async def count(self, owner: str, user_id: str | None) -> int:
-        statement = sa.select(sa.func.count()).select_from(SESSIONS)
-        result = await self._work.execute(statement.where(*_owned_by(owner, user_id)))
-        return int(result.scalar_one())
-
-    async def stats(self, owner: str | None) -> SessionStats:
-        columns = SESSIONS.c
-        statement = sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.case((columns.status == "active", 1), else_=0)), 0),
-            sa.func.avg(_SecondsBetween(columns.created_at, columns.updated_at)),
-        )
-        if owner is not None:
-            statement = statement.where(columns.owner == owner)
-        total, active, average = (await self._work.execute(statement)).one()
-        return SessionStats(
-            active=int(active), total=int(total), avg_duration_s=float(average or 0.0)
-        )
-
-
-def _owned_by(owner: str, user_id: str | None) -> list[sa.ColumnElement[bool]]:
-    conditions = [SESSIONS.c.owner == owner]
-    if user_id is not None:
-        conditions.append(SESSIONS.c.user_id == user_id)
+def _owned(*, by_user: bool) -> list[sa.ColumnElement[bool]]:
+    conditions = [SESSIONS.c.owner == _param("owner")]
+    if by_user:
+        conditions.append(SESSIONS.c.user_id == _param("user_id"))
     return conditions
 
 
-def _mutable_session_values(session: Session) -> dict[str, Any]:
-    """Every field but the session's identity (id, owner) and creation time."""
-    values = _values(session)
-    for immutable in ("id", "owner", "created_at"):
-        del values[immutable]
-    return values
+def _limited(statement: sa.Select[Any]) -> sa.Select[Any]:
+    return statement.limit(sa.bindparam("limit", type_=sa.Integer)).offset(
+        sa.bindparam("offset", type_=sa.Integer)
+    )
+
+
+_SESSION_BY_ID = sa.select(SESSIONS).where(
+    SESSIONS.c.id == _param("session_id"), SESSIONS.c.owner == _param("owner")
+)
+_DELETE_SESSION = sa.delete(SESSIONS).where(
+    SESSIONS.c.id == _param("session_id"), SESSIONS.c.owner == _param("owner")
+)
+_LIST_SESSIONS = {
+    by_user: _limited(
+        sa.select(SESSIONS)
+        .where(*_owned(by_user=by_user))
+        .order_by(SESSIONS.c.created_at.desc(), SESSIONS.c.id.desc())
+    )
+    for by_user in (False, True)
+}
+_COUNT_SESSIONS = {
+    by_user: sa.select(sa.func.count().label("n"))
+    .select_from(SESSIONS)
+    .where(*_owned(by_user=by_user))
+    for by_user in (False, True)
+}
+_STATS = sa.select(
+    sa.func.count().label("total"),
+    sa.func.coalesce(sa.func.sum(sa.case((SESSIONS.c.status == "active", 1), else_=0)), 0).label(
+        "active"
+    ),
+    sa.func.avg(_SecondsBetween(SESSIONS.c.created_at, SESSIONS.c.updated_at)).label("average"),
+)
+_SESSION_STATS = {False: _STATS, True: _STATS.where(SESSIONS.c.owner == _param("owner"))}
+_TAIL = (
+    sa.select(MESSAGES)
+    .where(MESSAGES.c.session_id == _param("session_id"), MESSAGES.c.seq > _param("after_seq"))
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_BETWEEN = (
+    sa.select(MESSAGES)
+    .where(
+        MESSAGES.c.session_id == _param("session_id"),
+        MESSAGES.c.seq.between(_param("from_seq"), _param("to_seq")),
+    )
+    .order_by(MESSAGES.c.seq)
+)
+_PAGE = _limited(
+    sa.select(MESSAGES)
+    .where(MESSAGES.c.session_id == _param("session_id"))
+    .order_by(MESSAGES.c.seq)
+)
+_SUMMARIES = (
+    sa.select(SUMMARIES)
+    .where(SUMMARIES.c.session_id == _param("session_id"))
+    .order_by(SUMMARIES.c.version)
+)
+_calls = PROVIDER_CALLS.c
+_TOTALS = (
+    sa.select(
+        _calls.provider,
+        _calls.kind,
+        sa.func.count().label("calls"),
+        sa.func.sum(sa.case((_calls.ok, 0), else_=1)).label("failures"),
+        sa.func.sum(_calls.input_tokens).label("input_tokens"),
+        sa.func.sum(_calls.output_tokens).label("output_tokens"),
+        sa.func.sum(_calls.cached_input_tokens).label("cached_input_tokens"),
+        sa.func.sum(_calls.cost).label("cost"),
+        (sa.func.count() - sa.func.count(_calls.cost)).label("calls_with_unknown_cost"),
+        sa.func.sum(_calls.latency_s).label("latency_s_sum"),
+    )
+    .group_by(_calls.provider, _calls.kind)
+    .order_by(_calls.provider, _calls.kind)
+)
+_CALL_TOTALS = {False: _TOTALS, True: _TOTALS.where(_calls.session_id == _param("session_id"))}
+_IDEMPOTENCY_KEY = sa.select(IDEMPOTENCY_KEYS.c.fingerprint, IDEMPOTENCY_KEYS.c.reply).where(
+    IDEMPOTENCY_KEYS.c.owner == _param("owner"), IDEMPOTENCY_KEYS.c.key == _param("key")
+)
+_SESSION_IDENTITY = ("id", "owner", "created_at")
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(field.name for field in dataclasses.fields(kind))
+    return names
 
 
 def _values(entity: Any) -> dict[str, Any]:
     """A domain dataclass as the values of its row: the columns carry its field names."""
-    return {field.name: getattr(entity, field.name) for field in dataclasses.fields(entity)}
+    return {name: getattr(entity, name) for name in _field_names(type(entity))}
+
+
+class SqlSessionRepository:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    async def add(self, session: Session) -> None:
+        self._work.queue(Insert(SESSIONS, [_values(session)]))
+
+    async def get(self, session_id: str, owner: str) -> Session | None:
+        rows = await self._work.rows(_SESSION_BY_ID, {"session_id": session_id, "owner": owner})
+        return Session(**rows[0]) if rows else None
+
+    async def update(self, session: Session) -> None:
+        """Every field but the session's identity (id, owner) and creation time."""
+        values = _values(session)
+        for immutable in _SESSION_IDENTITY:
+            del values[immutable]
+        self._work.queue(Update(SESSIONS, {"id": session.id}, values))
+
+    async def delete(self, session_id: str, owner: str) -> bool:
+        """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
+        values = {"session_id": session_id, "owner": owner}
+        return await self._work.execute(_DELETE_SESSION, values) > 0
+
+    async def list(
+        self, owner: str, user_id: str | None, limit: int, offset: int
+    ) -> Sequence[Session]:
+        values = {"owner": owner, "user_id": user_id, "limit": limit, "offset": offset}
+        rows = await self._work.rows(_LIST_SESSIONS[user_id is not None], values)
+        return [Session(**row) for row in rows]
+
+    async def count(self, owner: str, user_id: str | None) -> int:
+        values = {"owner": owner, "user_id": user_id}
+        rows = await self._work.rows(_COUNT_SESSIONS[user_id is not None], values)
+        return int(rows[0]["n"])
+
+    async def stats(self, owner: str | None) -> SessionStats:
+        (row,) = await self._work.rows(_SESSION_STATS[owner is not None], {"owner": owner})
+        return SessionStats(
+            active=int(row["active"]),
+            total=int(row["total"]),
+            avg_duration_s=float(row["average"] or 0.0),
+        )
 
 
 class SqlMessageRepository:
-    def __init__(self, work: SqlWork) -> None:
+    def __init__(self, work: Work) -> None:
         self._work = work
 
     async def add_many(self, messages: Sequence[Message]) -> None:
         if messages:
-            self._work.insert(MESSAGES, [_message_values(m) for m in messages])
+            rows = [_values(m) | _message_columns(m) for m in messages]
+            self._work.queue(Insert(MESSAGES, rows))
 
     async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
         """Newest first on the (session_id, seq) index, then turned oldest first."""
-        params = {"session_id": session_id, "after_seq": after_seq, "limit": limit}
-        return [_message(row) for row in reversed(await self._work.rows(_TAIL, params))]
+        values = {"session_id": session_id, "after_seq": after_seq, "limit": limit}
+        return [_message(row) for row in reversed(await self._work.rows(_TAIL, values))]
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
-        statement = (
-            sa.select(MESSAGES)
-            .where(MESSAGES.c.session_id == session_id, MESSAGES.c.seq.between(from_seq, to_seq))
-            .order_by(MESSAGES.c.seq)
-        )
-        return [_message(row) for row in await self._work.rows(statement)]
+        values = {"session_id": session_id, "from_seq": from_seq, "to_seq": to_seq}
+        return [_message(row) for row in await self._work.rows(_BETWEEN, values)]
 
     async def page(self, session_id: str, limit: int, offset: int) -> Sequence[Message]:
-        statement = (
-            sa.select(MESSAGES)
-            .where(MESSAGES.c.session_id == session_id)
-            .order_by(MESSAGES.c.seq)
-            .limit(limit)
-            .offset(offset)
-        )
-        return [_message(row) for row in await self._work.rows(statement)]
+        values = {"session_id": session_id, "limit": limit, "offset": offset}
+        return [_message(row) for row in await self._work.rows(_PAGE, values)]
 
 
-def _message_values(message: Message) -> dict[str, Any]:
-    return _values(message) | {"cost": to_picodollars(message.cost)}
+def _message_columns(message: Message) -> dict[str, Any]:
+    """The columns whose form differs from the field's: money and the JSON lists."""
+    return {
+        "cost": to_picodollars(message.cost),
+        "tool_calls": [dataclasses.asdict(call) for call in message.tool_calls],
+        "parts": [_part_json(part) for part in message.parts],
+    }
 
 
-def _message(row: sa.Row[Any]) -> Message:
-    return Message(**(row._asdict() | {"cost": from_picodollars(row.cost)}))
+def _part_json(part: ContentPart) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "url": part.url, "detail": part.detail}
+    return {"type": "text", "text": part.text}
+
+
+def _part(data: dict[str, Any]) -> ContentPart:
+    if data["type"] == "image_url":
+        return ImagePart(data["url"], data.get("detail"))
+    return TextPart(data["text"])
+
+
+def _message(row: dict[str, Any]) -> Message:
+    row["cost"] = from_picodollars(row["cost"])
+    row["tool_calls"] = tuple(ToolCall(**call) for call in row["tool_calls"] or ())
+    row["parts"] = tuple(_part(part) for part in row["parts"] or ())
+    return Message(**row)
 
 
 class SqlSummaryRepository:
-    def __init__(self, work: SqlWork) -> None:
+    def __init__(self, work: Work) -> None:
         self._work = work
 
     async def add(self, summary: SummaryVersion) -> None:
-        self._work.insert(SUMMARIES, [_values(summary)])
+        self._work.queue(Insert(SUMMARIES, [_values(summary)]))
 
     async def all(self, session_id: str) -> Sequence[SummaryVersion]:
-        statement = (
-            sa.select(SUMMARIES)
-            .where(SUMMARIES.c.session_id == session_id)
-            .order_by(SUMMARIES.c.version)
-        )
-        return [SummaryVersion(**row._asdict()) for row in await self._work.rows(statement)]
+        rows = await self._work.rows(_SUMMARIES, {"session_id": session_id})
+        return [SummaryVersion(**row) for row in rows]
 
 
 class SqlCallRepository:
-    def __init__(self, work: SqlWork) -> None:
+    def __init__(self, work: Work) -> None:
         self._work = work
 
     async def add(self, record: CallRecord) -> None:
         usage = record.usage
-        self._work.insert(
-            PROVIDER_CALLS,
-            [
-                {
-                    "id": record.id,
-                    "session_id": record.session_id,
-                    "kind": record.kind,
-                    "provider": record.provider,
-                    "model": record.model,
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "cached_input_tokens": usage.cached_input_tokens,
-                    "cache_write_tokens": usage.cache_write_tokens,
-                    "reasoning_tokens": usage.reasoning_tokens,
-                    "estimated": usage.estimated,
-                    "cost": to_picodollars(record.cost),
-                    "latency_s": record.latency_s,
-                    "ok": record.ok,
-                    "error_code": record.error_code,
-                    "created_at": record.created_at,
-                }
-            ],
-        )
+        row = {
+            "id": record.id,
+            "session_id": record.session_id,
+            "kind": record.kind,
+            "provider": record.provider,
+            "model": record.model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "estimated": usage.estimated,
+            "cost": to_picodollars(record.cost),
+            "latency_s": record.latency_s,
+            "ok": record.ok,
+            "error_code": record.error_code,
+            "created_at": record.created_at,
+        }
+        self._work.queue(Insert(PROVIDER_CALLS, [row]))
 
     async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
         """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
-        calls = PROVIDER_CALLS.c
-        statement = (
-            sa.select(
-                calls.provider,
-                calls.kind,
-                sa.func.count(),
-                sa.func.sum(sa.case((calls.ok, 0), else_=1)),
-                sa.func.sum(calls.input_tokens),
-                sa.func.sum(calls.output_tokens),
-                sa.func.sum(calls.cached_input_tokens),
-                sa.func.sum(calls.cost),
-                sa.func.count() - sa.func.count(calls.cost),
-                sa.func.sum(calls.latency_s),
-            )
-            .group_by(calls.provider, calls.kind)
-            .order_by(calls.provider, calls.kind)
-        )
-        if session_id is not None:
-            statement = statement.where(calls.session_id == session_id)
-        result = await self._work.execute(statement)
+        statement = _CALL_TOTALS[session_id is not None]
         return [
             CallTotals(
-                provider=provider,
-                kind=cast(CallKind, kind),
-                calls=int(count),
-                failures=int(failures),
-                input_tokens=int(input_tokens),
-                output_tokens=int(output_tokens),
-                cached_input_tokens=int(cached),
-                cost=from_picodollars(cost) or Decimal(0),
-                calls_with_unknown_cost=int(unknown),
-                latency_s_sum=float(latency),
+                provider=row["provider"],
+                kind=cast(CallKind, row["kind"]),
+                calls=int(row["calls"]),
+                failures=int(row["failures"]),
+                input_tokens=int(row["input_tokens"]),
+                output_tokens=int(row["output_tokens"]),
+                cached_input_tokens=int(row["cached_input_tokens"]),
+                cost=from_picodollars(row["cost"]) or Decimal(0),
+                calls_with_unknown_cost=int(row["calls_with_unknown_cost"]),
+                latency_s_sum=float(row["latency_s_sum"]),
             )
-            for (
-                provider,
-                kind,
-                count,
-                failures,
-                input_tokens,
-                output_tokens,
-                cached,
-                cost,
-                unknown,
-                latency,
-            ) in result
+            for row in await self._work.rows(statement, {"session_id": session_id})
         ]
 
 
 class SqlIdempotencyRepository:
-    def __init__(self, work: SqlWork) -> None:
+    def __init__(self, work: Work) -> None:
         self._work = work
 
     async def get(self, owner: str, key: str) -> tuple[str, dict[str, Any]] | None:
-        rows = await self._work.rows(
-            sa.select(IDEMPOTENCY_KEYS).where(
-                IDEMPOTENCY_KEYS.c.owner == owner, IDEMPOTENCY_KEYS.c.key == key
-            )
-        )
-        return (rows[0].fingerprint, dict(rows[0].reply)) if rows else None
+        rows = await self._work.rows(_IDEMPOTENCY_KEY, {"owner": owner, "key": key})
+        return (rows[0]["fingerprint"], dict(rows[0]["reply"])) if rows else None
 
     async def add(
         self, owner: str, key: str, fingerprint: str, session_id: str, reply: dict[str, Any]
     ) -> None:
         """Queued; a key stored meanwhile by another request surfaces at commit."""
-        self._work.insert(
-            IDEMPOTENCY_KEYS,
-            [
-                {
-                    "owner": owner,
-                    "key": key,
-                    "fingerprint": fingerprint,
-                    "session_id": session_id,
-                    "reply": reply,
-                    "created_at": datetime.now(UTC),
-                }
-            ],
-        )
+        row = {
+            "owner": owner,
+            "key": key,
+            "fingerprint": fingerprint,
+            "session_id": session_id,
+            "reply": reply,
+            "created_at": datetime.now(UTC),
+        }
+        self._work.queue(Insert(IDEMPOTENCY_KEYS, [row]))

@@ -95,6 +95,12 @@ class MessageRow(SQLModel, table=True):
     cost: int | None = Field(default=None, sa_type=sa.BigInteger)
     reasoning_content: str | None = Field(default=None, sa_type=sa.Text)
     interrupted: bool
+    # Tool exchanges (``[{"id", "name", "arguments"}]``) and content parts, as JSON lists.
+    tool_calls: list[dict[str, Any]] = Field(sa_type=sa.JSON)
+    tool_call_id: str | None = Field(default=None, sa_type=sa.String)
+    tool_name: str | None = Field(default=None, sa_type=sa.String)
+    parts: list[dict[str, Any]] = Field(sa_type=sa.JSON)
+    finish_reason: str | None = Field(default=None, sa_type=sa.String)
 
 
 class SummaryRow(SQLModel, table=True):

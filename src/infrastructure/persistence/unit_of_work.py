@@ -1,15 +1,18 @@
-"""The unit of work of ``src.domain.ports``: one connection, one transaction.
+"""The unit of work of ``src.domain.ports`` over a raw database driver.
 
-Every repository of a unit of work shares its ``SqlWork``, so a turn's writes (session
-update, both messages, call records, summary, idempotency key) reach the database together in
-one transaction at ``commit``. Leaving the block without committing rolls everything back.
+A unit of work queues its writes (session update, both messages, call records, summary,
+idempotency key) and hands them to its database at ``commit``, which stores them in one
+transaction: on SQLite a group commit of the writer thread, on PostgreSQL one statement
+(``sqlite_raw``, ``postgres_raw``). Reads before any write go straight to the database, each
+on its own. Only a unit of work that must see its own writes before committing (a read after
+a write, or a delete that reports what it deleted) opens a transaction of its own, which then
+carries everything up to commit or rollback; no turn does that.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from src.domain.ports import (
     AgentRepository,
@@ -20,14 +23,51 @@ from src.domain.ports import (
     SummaryRepository,
 )
 from src.infrastructure.persistence.agents import SqlAgentRepository
+from src.infrastructure.persistence.compiled import Statement, StatementCompiler
 from src.infrastructure.persistence.repositories import (
     SqlCallRepository,
     SqlIdempotencyRepository,
     SqlMessageRepository,
     SqlSessionRepository,
     SqlSummaryRepository,
-    SqlWork,
 )
+from src.infrastructure.persistence.writes import Insert, Write
+
+
+class Transaction(Protocol):
+    """A transaction a unit of work holds on its own, up to ``commit`` or ``rollback``."""
+
+    async def write(self, writes: Sequence[Write]) -> None: ...
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Any]: ...
+
+    async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int: ...
+
+    async def commit(self) -> None:
+        """Raises ``IdempotencyConflict`` if an idempotency key was stored meanwhile."""
+        ...
+
+    async def rollback(self) -> None: ...
+
+
+class Database(Protocol):
+    """A database behind a raw driver, as the unit of work uses it."""
+
+    compiler: StatementCompiler
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Any]:
+        """The raw rows of one read, outside any transaction of a unit of work."""
+        ...
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        """Stores ``writes`` in one transaction; returns once it is committed.
+
+        Raises ``IdempotencyConflict`` (and stores none of them) if an idempotency key among
+        them was stored meanwhile.
+        """
+        ...
+
+    async def begin(self) -> Transaction: ...
 
 
 class SqlUnitOfWork:
@@ -38,52 +78,82 @@ class SqlUnitOfWork:
     idempotency: IdempotencyRepository
     agents: AgentRepository
 
-    def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock | None) -> None:
-        self._engine = engine
-        self._write_lock = write_lock
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._pending: list[Write] = []
+        self._transaction: Transaction | None = None
+        self.sessions = SqlSessionRepository(self)
+        self.messages = SqlMessageRepository(self)
+        self.summaries = SqlSummaryRepository(self)
+        self.calls = SqlCallRepository(self)
+        self.idempotency = SqlIdempotencyRepository(self)
+        self.agents = SqlAgentRepository(self)
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._connection: AsyncConnection = await self._engine.connect()
-        self._work = SqlWork(self._connection, self._write_lock)
-        self.sessions = SqlSessionRepository(self._work)
-        self.messages = SqlMessageRepository(self._work)
-        self.summaries = SqlSummaryRepository(self._work)
-        self.calls = SqlCallRepository(self._work)
-        self.idempotency = SqlIdempotencyRepository(self._work)
-        self.agents = SqlAgentRepository(self._work)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self._connection.close()  # rolls back whatever was not committed
-        finally:
-            self._work.release()
+        self._pending = []
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            await transaction.rollback()
 
     async def commit(self) -> None:
         """Raises ``IdempotencyConflict`` if an idempotency key was stored meanwhile.
 
-        A failed commit rolls back at once, releasing the database's locks while the caller
-        may still be inside the block (the session manager replays the stored reply there).
+        A failed commit has already rolled back when it raises, releasing the database's
+        locks while the caller may still be inside the block (the session manager replays
+        the stored reply there).
         """
+        pending, self._pending = self._pending, []
+        transaction, self._transaction = self._transaction, None
+        if transaction is None:
+            if pending:
+                await self._database.commit(pending)
+            return
         try:
-            await self._work.flush()
-            await self._connection.commit()
-        except Exception:
-            await self._connection.rollback()
+            await transaction.write(pending)
+            await transaction.commit()
+        except BaseException:
+            await transaction.rollback()
             raise
-        finally:
-            self._work.release()
+
+    # -- the Work of the repositories -----------------------------------------------------
+
+    def queue(self, write: Write) -> None:
+        """Consecutive inserts into one table become one multi-row insert."""
+        last = self._pending[-1] if self._pending else None
+        if isinstance(write, Insert) and isinstance(last, Insert) and last.table is write.table:
+            last.rows.extend(write.rows)
+        else:
+            self._pending.append(write)
+
+    async def rows(self, statement: Statement, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        compiled = self._database.compiler.of(statement)
+        if self._pending or self._transaction is not None:
+            raw = await (await self._own_transaction()).fetch(statement, values)
+        else:
+            raw = await self._database.fetch(statement, values)
+        return [compiled.row(r) for r in raw]
+
+    async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
+        return await (await self._own_transaction()).execute(statement, values)
+
+    async def _own_transaction(self) -> Transaction:
+        """This unit of work's own transaction, with the writes queued so far sent into it."""
+        if self._transaction is None:
+            self._transaction = await self._database.begin()
+        if self._pending:
+            pending, self._pending = self._pending, []
+            await self._transaction.write(pending)
+        return self._transaction
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a new unit of work per use.
+    """Makes a new unit of work per use, all on one database."""
 
-    On SQLite every unit of work of this factory shares one write lock (see ``repositories``).
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, self._write_lock)
+        return SqlUnitOfWork(self._database)

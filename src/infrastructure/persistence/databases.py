@@ -1,0 +1,39 @@
+"""The raw database for a ``DATABASE_URL``: SQLite or PostgreSQL, by the URL's scheme.
+
+The URL keeps its SQLAlchemy form (``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://...``)
+because Alembic migrates through SQLAlchemy; the turns themselves run on the raw drivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import make_url
+
+from src.infrastructure.persistence.postgres_raw import PostgresDatabase
+from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
+
+
+def database_for(
+    database_url: str, *, pool_size: int = 10, trace: Callable[[str], None] | None = None
+) -> SqliteDatabase | PostgresDatabase:
+    """The database ``database_url`` names, not yet open; ``ValueError`` for any other.
+
+    ``trace`` sees each statement written (SQLite) or sent (PostgreSQL), for diagnostics.
+    """
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            # Each connection would get its own empty database, unseen by the migrations.
+            raise ValueError("in-memory SQLite is not supported: give a file path")
+        return SqliteDatabase(url.database, trace=trace)
+    if backend == "postgresql":
+        # Query options (``?ssl=require``) are connection arguments, as SQLAlchemy's asyncpg
+        # dialect passes them.
+        dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+        options = {k: v for k, v in url.query.items() if isinstance(v, str)}
+        return PostgresDatabase(dsn, pool_size=pool_size, trace=trace, connect_args=options)
+    raise ValueError(
+        f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )

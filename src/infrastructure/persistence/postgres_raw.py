@@ -1,0 +1,231 @@
+"""PostgreSQL through raw ``asyncpg``: prepared statements and one round trip per commit.
+
+Every statement is compiled once from Core (``compiled``) and prepared once per connection
+(asyncpg's statement cache keeps it by its text). A unit of work's writes, whatever their
+number, go as one statement: each write a data-modifying ``WITH`` part of it, which
+PostgreSQL runs atomically in its own implicit transaction. So a turn's commit is a single
+round trip (session row, both messages, call records, summary, idempotency key), and a
+reused idempotency key fails the whole statement, storing nothing of it. Foreign keys are
+checked at the end of the statement, so a turn may create its session and messages together.
+
+Reads outside a transaction take a pooled connection for one statement each. Several
+processes and replicas share the database safely: nothing is cached between statements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from asyncpg.pool import PoolConnectionProxy
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+from src.infrastructure.persistence.compiled import CompiledStatement, Statement, StatementCompiler
+from src.infrastructure.persistence.tables import IDEMPOTENCY_KEYS
+from src.infrastructure.persistence.writes import (
+    Insert,
+    Write,
+    idempotency_conflict,
+    insert_statement,
+    update_statement,
+    update_values,
+)
+
+PING_TIMEOUT_S = 2.0
+
+
+async def _decode_json(connection: asyncpg.Connection) -> None:
+    """JSON columns come back decoded, as SQLAlchemy's asyncpg dialect sets them up; values
+    go in already serialized by the dialect's bind processor."""
+    await connection.set_type_codec(
+        "json", encoder=str, decoder=json.loads, schema="pg_catalog", format="text"
+    )
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset between uses: asyncpg itself rolls back a transaction left open, and
+    these connections take no advisory lock, LISTEN, cursor or session setting. Its default
+    reset would cost one more round trip each time a connection goes back to the pool."""
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 1``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresDatabase:
+    """The ``Database`` of ``unit_of_work`` on one PostgreSQL database; ``open`` before use."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 10,
+        trace: Callable[[str], None] | None = None,
+        connect_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``dsn`` is a libpq URL (``postgresql://...``), ``connect_args`` more arguments of
+        ``asyncpg.connect``; ``trace`` sees every statement sent."""
+        self.compiler = StatementCompiler(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._trace = trace
+        self._connect_args: dict[str, Any] = dict(connect_args or {})
+        self._pool: asyncpg.Pool | None = None
+
+    async def _setup(self, connection: asyncpg.Connection) -> None:
+        await _decode_json(connection)
+        trace = self._trace
+        if trace is not None:
+            connection.add_query_logger(lambda record: trace(record.query))
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            # No connection at start: a database that is down makes the service not ready
+            # (see ``ping``) rather than unable to start.
+            min_size=0,
+            max_size=self._pool_size,
+            init=self._setup,
+            reset=_keep_session,
+            # Under the idle limits of common proxies and load balancers.
+            max_inactive_connection_lifetime=300,
+            **self._connect_args,
+        )
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _connections(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the PostgreSQL database is not open")
+        return self._pool
+
+    async def ping(self) -> bool:
+        """Whether ``SELECT 1`` answers in time, for the readiness probe (a connection
+        option the driver refuses, too, makes the service not ready)."""
+        try:
+            await self._connections().fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError):
+            return False
+        return True
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Any]:
+        compiled = self.compiler.of(statement)
+        rows: list[Any] = await self._connections().fetch(compiled.sql, *compiled.args(values))
+        return rows
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        await self._write(self._connections(), writes)
+
+    async def begin(self) -> PostgresTransaction:
+        pool = self._connections()
+        connection = await pool.acquire()
+        try:
+            transaction = connection.transaction()
+            await transaction.start()
+        except BaseException:
+            await pool.release(connection)
+            raise
+        return PostgresTransaction(self, pool, connection, transaction)
+
+    async def _write(
+        self, target: asyncpg.Pool | PoolConnectionProxy[Any], writes: Sequence[Write]
+    ) -> None:
+        """All of ``writes`` as one statement: one round trip, atomic."""
+        compiled, values = self._combined(writes)
+        try:
+            await target.execute(compiled.sql, *compiled.args(values))
+        except asyncpg.UniqueViolationError as error:
+            if error.table_name == IDEMPOTENCY_KEYS.name:
+                raise idempotency_conflict(writes) from error
+            raise
+
+    def _combined(self, writes: Sequence[Write]) -> tuple[CompiledStatement, dict[str, Any]]:
+        """The one statement for writes of this shape (compiled once per shape) and its values.
+
+        Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``).
+        """
+        shape = tuple((w.shape, len(w.rows) if isinstance(w, Insert) else 1) for w in writes)
+        compiled = self.compiler.get(("combined", shape), lambda: _combined_statement(writes))
+        values: dict[str, Any] = {}
+        for index, write in enumerate(writes):
+            prefix = f"w{index}_"
+            if isinstance(write, Insert):
+                if len(write.rows) == 1:
+                    values.update({f"{prefix}{c}": v for c, v in write.rows[0].items()})
+                    continue
+                for number, row in enumerate(write.rows):
+                    values.update({f"{prefix}{number}_{c}": v for c, v in row.items()})
+            else:
+                values.update(update_values(write, prefix))
+        return compiled, values
+
+
+def _combined_statement(writes: Sequence[Write]) -> Statement:
+    statements: list[sa.Insert | sa.Update] = []
+    for index, write in enumerate(writes):
+        prefix = f"w{index}_"
+        if isinstance(write, Insert):
+            columns = tuple(write.rows[0])
+            statements.append(insert_statement(write.table, columns, len(write.rows), prefix))
+        else:
+            key, columns = tuple(write.key), tuple(write.values)
+            statements.append(update_statement(write.table, key, columns, prefix))
+    *first, last = statements
+    return last.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(first))) if first else last
+
+
+class PostgresTransaction:
+    """The ``Transaction`` of ``unit_of_work``: one pooled connection inside a transaction."""
+
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        pool: asyncpg.Pool,
+        connection: PoolConnectionProxy[Any],
+        transaction: Any,
+    ) -> None:
+        self._database = database
+        self._pool = pool
+        self._connection: PoolConnectionProxy[Any] | None = connection
+        self._transaction = transaction
+
+    def _open(self) -> PoolConnectionProxy[Any]:
+        if self._connection is None:
+            raise RuntimeError("the transaction has ended")
+        return self._connection
+
+    async def write(self, writes: Sequence[Write]) -> None:
+        if writes:
+            await self._database._write(self._open(), writes)
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Any]:
+        compiled = self._database.compiler.of(statement)
+        rows: list[Any] = await self._open().fetch(compiled.sql, *compiled.args(values))
+        return rows
+
+    async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
+        compiled = self._database.compiler.of(statement)
+        return _rowcount(await self._open().execute(compiled.sql, *compiled.args(values)))
+
+    async def commit(self) -> None:
+        await self._end(self._transaction.commit)
+
+    async def rollback(self) -> None:
+        """A no-op once the transaction has ended."""
+        if self._connection is not None:
+            await self._end(self._transaction.rollback)
+
+    async def _end(self, finish: Callable[[], Any]) -> None:
+        connection = self._open()
+        self._connection = None
+        try:
+            await finish()
+        finally:
+            await self._pool.release(connection)
