@@ -26,6 +26,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH="/opt/venv/bin:${PATH}" \
     HOST=0.0.0.0 \
     PORT=8000 \
+    LOG_FORMAT=json \
     DATABASE_URL=sqlite+aiosqlite:////app/data/orchestrator.db
 
 # A fixed UID/GID so Kubernetes can pin runAsUser/fsGroup to the same numbers.

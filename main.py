@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 
 from src.api.dependencies import Lifecycle
 from src.bootstrap import build_app
+from src.infrastructure.logging_setup import configure_logging
 from src.infrastructure.settings import Settings
 
 log = logging.getLogger("orchestrator")
@@ -66,16 +67,14 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(settings: Settings, env: Mapping[str, str]) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_format, settings.log_level)
     app = build_app(settings, env)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # configure_logging's handler formats uvicorn's lines too
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )

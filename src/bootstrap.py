@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
 from src.domain.agents import AgentBook
+from src.domain.analytics import AnalyticsReader
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import (
     Clock,
@@ -30,9 +31,12 @@ from src.domain.ports import (
     SessionLocks,
     UnitOfWorkFactory,
 )
-from src.domain.session_manager import SessionManager
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.settings import Settings
+from src.infrastructure.telemetry import ObservedSessionManager, TurnTracer
+
+if TYPE_CHECKING:
+    from src.infrastructure.telemetry_otel import OtelTracing
 
 Closer = Callable[[], Awaitable[Any]]
 
@@ -64,6 +68,8 @@ class Runtime:
     settings: Settings
     startup: list[Closer] = field(default_factory=list)
     shutdown: list[Closer] = field(default_factory=list)
+    #: Applied to the FastAPI application built over these services (HTTP tracing).
+    app_hooks: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
     @asynccontextmanager
     async def lifespan(self, _: FastAPI | None = None) -> AsyncIterator[None]:
@@ -91,12 +97,16 @@ def bootstrap(
     locks: SessionLocks | None = None,
     clock: Clock | None = None,
     database_ready: Callable[[], Awaitable[bool]] | None = None,
+    analytics: AnalyticsReader | None = None,
 ) -> Runtime:
     """Builds the services; each keyword, when given, replaces that production adapter."""
     startup: list[Closer] = []
     shutdown: list[Closer] = []
-    if uow is None or locks is None or database_ready is None:
-        uow, locks, database_ready = _sql_persistence(settings, uow, locks, startup, shutdown)
+    if uow is None or locks is None or database_ready is None or analytics is None:
+        uow, locks, ping, analytics = _sql_persistence(
+            settings, uow, locks, analytics, startup, shutdown
+        )
+        database_ready = database_ready or ping
     if prices is None:
         from src.infrastructure.pricing.price_book import JsonPriceBook
 
@@ -112,9 +122,17 @@ def bootstrap(
         from src.infrastructure.clock import SystemClock
 
         clock = SystemClock()
+    app_hooks: list[Callable[[FastAPI], None]] = []
+    tracer: TurnTracer | None = None
+    if settings.otel_exporter_otlp_endpoint:
+        tracing = _tracing(settings)
+        providers, uow, tracer = tracing.directory(providers), tracing.units(uow), tracing.turns
+        app_hooks.append(tracing.instrument)
+        shutdown.append(tracing.aclose)
     ports = Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock)
+    manager = ObservedSessionManager(ports, memory_policy(settings), tracer=tracer)
     services = Services(
-        manager=SessionManager(ports, memory_policy(settings)),
+        manager=manager,
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(
@@ -123,35 +141,50 @@ def bootstrap(
             cors_origins=tuple(settings.cors_origins),
             access_log=settings.access_log,
         ),
+        analytics=analytics,
         agents=AgentBook(ports),
     )
-    return Runtime(services, settings, startup, shutdown)
+    return Runtime(services, settings, startup, shutdown, app_hooks)
 
 
 def build_app(settings: Settings, env: Mapping[str, str], **overrides: Any) -> FastAPI:
     """The FastAPI application over :func:`bootstrap`'s services."""
     runtime = bootstrap(settings, env, **overrides)
-    return create_app(runtime.services, runtime.lifespan)
+    app = create_app(runtime.services, runtime.lifespan)
+    for hook in runtime.app_hooks:
+        hook(app)
+    return app
+
+
+def _tracing(settings: Settings) -> OtelTracing:
+    """OpenTelemetry, imported here only: with no endpoint set it costs nothing."""
+    from src.infrastructure.telemetry_otel import OtelTracing
+
+    endpoint = settings.otel_exporter_otlp_endpoint or ""
+    return OtelTracing(endpoint, settings.otel_service_name, app_version())
 
 
 def _sql_persistence(
     settings: Settings,
     uow: UnitOfWorkFactory | None,
     locks: SessionLocks | None,
+    analytics: AnalyticsReader | None,
     startup: list[Closer],
     shutdown: list[Closer],
-) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]]]:
+) -> tuple[UnitOfWorkFactory, SessionLocks, Callable[[], Awaitable[bool]], AnalyticsReader]:
     """The database named by the settings, for whichever of its adapters were not handed in.
 
-    Turns run on the raw driver of the URL's scheme (``databases``); migrations and the
-    session locks still go through SQLAlchemy.
+    Turns run on the raw driver of the URL's scheme (``databases``); migrations, the session
+    locks and the analytics reads go through SQLAlchemy. Migrations run at start-up only when
+    the unit of work is built here too: a test handing in its own store never migrates the
+    database of the settings.
     """
     from src.infrastructure.persistence.databases import database_for
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
     database = database_for(settings.database_url, pool_size=settings.database_pool_size)
-    if settings.run_migrations_on_start:
+    if uow is None and settings.run_migrations_on_start:
 
         async def migrate() -> None:
             await upgrade_database(settings.database_url)
@@ -159,16 +192,19 @@ def _sql_persistence(
         startup.append(migrate)
     startup.append(database.open)
     shutdown.append(database.aclose)
-    if locks is None:
+    if locks is None or analytics is None:
+        from src.infrastructure.persistence.analytics import SqlAnalytics
         from src.infrastructure.persistence.engine import create_engine
         from src.infrastructure.persistence.locks import session_locks_for
 
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         shutdown.append(engine.dispose)
-        sql_locks = session_locks_for(engine, pool_size=settings.database_pool_size)
-        shutdown.append(sql_locks.aclose)
-        locks = sql_locks
-    return uow or SqlUnitOfWorkFactory(database), locks, database.ping
+        if locks is None:
+            sql_locks = session_locks_for(engine, pool_size=settings.database_pool_size)
+            shutdown.append(sql_locks.aclose)
+            locks = sql_locks
+        analytics = analytics or SqlAnalytics(engine)
+    return uow or SqlUnitOfWorkFactory(database), locks, database.ping, analytics
 
 
 def _provider_registry(

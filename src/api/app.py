@@ -11,7 +11,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
-from src.api.routes import agents, health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.routes import (
+    agents,
+    analytics,
+    dashboard,
+    health,
+    metrics,
+    openai_compat,
+    orchestrate,
+    providers,
+    sessions,
+    ws,
+)
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -40,16 +51,19 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     for router in (
+        analytics.router,  # before sessions: /sessions/export.csv is not a session id
         health.router,
         providers.router,
         sessions.router,
         orchestrate.router,
         agents.router,
         metrics.router,
+        ws.router,
     ):
         app.include_router(router, prefix="/api")
     app.include_router(metrics.prometheus_router)
     app.include_router(openai_compat.router)
+    app.include_router(dashboard.router)
     if services.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

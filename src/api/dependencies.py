@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from src.api.errors import draining
 from src.domain.agents import AgentBook
+from src.domain.analytics import AnalyticsReader
 from src.domain.session_manager import SessionManager
 from src.infrastructure.metrics import RequestMetrics
 
@@ -150,6 +151,7 @@ class Services:
     providers: ProviderCatalog
     database_ready: Callable[[], Awaitable[bool]]
     config: ApiConfig
+    analytics: AnalyticsReader
     agents: AgentBook
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)

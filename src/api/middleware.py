@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from src.api.errors import envelope
+from src.infrastructure.logging_setup import bind_request, request_fields, unbind_request
 from src.infrastructure.metrics import RequestMetrics
 
 Scope = MutableMapping[str, Any]
@@ -42,6 +43,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        bound = bind_request(request_id)
         header = (b"x-request-id", request_id.encode())
         status_holder = [500]
         response_started = [False]
@@ -78,14 +80,16 @@ class RequestContextMiddleware:
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(scope["method"], path, status_holder[0], elapsed)
             if self.log_access:
+                fields = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder[0],
+                    "duration_ms": round(elapsed * 1000, 1),
+                }
                 access_log.info(
-                    "%s %s %d %.1fms id=%s",
-                    scope["method"],
-                    scope["path"],
-                    status_holder[0],
-                    elapsed * 1000,
-                    request_id,
+                    "%(method)s %(path)s %(status)d", fields, extra=request_fields() | fields
                 )
+            unbind_request(bound)
 
     def _too_large(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:

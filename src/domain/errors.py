@@ -11,6 +11,7 @@
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
         │   ├── ProviderRateLimited  upstream 429 (transient)
+        │   ├── ProviderOverloaded   upstream 503, with its Retry-After (transient)
         │   └── ProviderConnectionError  connection refused or dropped (transient)
         ├── ProviderTimeout          no answer within the time limit (transient)
         ├── ProviderServerError      upstream 5xx or a body we cannot read (5xx is transient)
@@ -112,6 +113,12 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderRateLimited(ProviderUnavailable):
+    transient = True
+
+
+class ProviderOverloaded(ProviderUnavailable):
+    """The upstream said it cannot serve now (HTTP 503): so do we, with its Retry-After."""
+
     transient = True
 
 

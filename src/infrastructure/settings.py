@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+    log_format: Literal["json", "text"] = "text"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     summary_model: str | None = None
     session_lock_timeout_s: float = Field(60.0, gt=0)
 
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "orchestrator"
+
     max_message_chars: int = Field(100_000, ge=1)
     shutdown_grace_s: float = Field(30.0, ge=0)
 
@@ -58,7 +62,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("summary_provider", "summary_model", mode="before")
+    @field_validator(
+        "summary_provider", "summary_model", "otel_exporter_otlp_endpoint", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

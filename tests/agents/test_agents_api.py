@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from src.api.app import create_app
 from src.domain.llm import ForcedTool, ToolDefinition
 from tests.api.conftest import Harness
 from tests.api.test_contract import assert_envelope
@@ -249,3 +251,34 @@ async def test_tools_beside_the_preset_replace_its_tools_and_tool_choice_can_for
     assert first.tool_choice == ForcedTool("open_ticket")
     assert first.model == "fake-big"  # the rest of the preset still applies
     assert cleared.tools == ()
+
+
+def _socket_turn(api: Harness, agent_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One turn frame over ``WS /api/ws`` of the same services, up to its done or error."""
+    with TestClient(create_app(api.services)) as client, client.websocket_connect("/api/ws") as ws:
+        ws.send_json({"type": "turn", "message": "hello", "agent_config": agent_config})
+        frames = [ws.receive_json()]
+        while frames[-1]["type"] not in ("done", "error"):
+            frames.append(ws.receive_json())
+    return frames
+
+
+async def test_a_websocket_turn_uses_the_preset_and_refuses_an_unknown_one(api: Harness) -> None:
+    await _create(api)
+
+    done = _socket_turn(api, {"agent": "support-bot", "max_tokens": 42})[-1]
+    unknown = _socket_turn(api, {"agent": "ghost"})
+
+    assert done["type"] == "done" and done["model_used"] == "fake-big"
+    [request] = api.provider.requests
+    assert (request.model, request.temperature, request.max_tokens) == ("fake-big", 0.2, 42)
+    assert unknown == [
+        {
+            "type": "error",
+            "error": {
+                "code": "agent_not_found",
+                "message": "agent 'ghost' does not exist",
+                "details": {"agent": "ghost"},
+            },
+        }
+    ]

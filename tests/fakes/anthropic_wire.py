@@ -61,16 +61,25 @@ def message(
     model: str = MODEL,
     usage_body: dict[str, Any] | None = None,
     stop_reason: str = "end_turn",
+    tool_uses: list[tuple[str, str, dict[str, Any]]] | None = None,
 ) -> Reply:
-    """A successful non-streaming reply with one text block."""
+    """A successful non-streaming reply with one text block (none when empty and there are
+    ``tool_uses``: ``(id, name, input)`` blocks, with ``stop_reason`` ``tool_use``)."""
+    content: list[dict[str, Any]] = (
+        [{"type": "text", "text": text}] if text or not tool_uses else []
+    )
+    content += [
+        {"type": "tool_use", "id": i, "name": n, "input": arguments}
+        for i, n, arguments in tool_uses or []
+    ]
     return Reply(
         body={
             "id": MESSAGE_ID,
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": stop_reason,
+            "content": content,
+            "stop_reason": "tool_use" if tool_uses else stop_reason,
             "stop_sequence": None,
             "usage": usage_body or usage(12, 6),
         },
@@ -86,10 +95,17 @@ def error_body(error_type: str, text: str) -> dict[str, Any]:
     }
 
 
-def error(error_type: str, text: str, *, headers: dict[str, str] | None = None) -> Reply:
-    """An error reply with the status Anthropic documents for ``error_type``."""
+def error(
+    error_type: str,
+    text: str,
+    *,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
+) -> Reply:
+    """An error reply with the status Anthropic documents for ``error_type`` (or ``status``:
+    a 503 comes from the edge in front of the API, with Anthropic's body shape)."""
     return Reply(
-        status=ERROR_STATUS[error_type],
+        status=status or ERROR_STATUS[error_type],
         body=error_body(error_type, text),
         headers={"request-id": REQUEST_ID, **(headers or {})},
     )
@@ -133,6 +149,31 @@ def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
+def _tool_use_events(index: int, call_id: str, name: str, fragments: list[str]) -> list[str]:
+    """A ``tool_use`` block as Anthropic streams it: opened with an empty ``input``, its JSON
+    in ``input_json_delta`` pieces (the first one empty), closed."""
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    deltas = [
+        _event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            },
+        )
+        for piece in ["", *fragments]
+    ]
+    return [
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": block},
+        ),
+        *deltas,
+        _event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
 def stream(
     pieces: list[str],
     *,
@@ -141,8 +182,10 @@ def stream(
     output_tokens: int = 6,
     chunk_delay_s: float = 0.0,
     error_after: int | None = None,
+    tool_uses: list[tuple[str, str, list[str]]] | None = None,
 ) -> Reply:
-    """A streamed reply whose text arrives in ``pieces``.
+    """A streamed reply whose text arrives in ``pieces``, then ``tool_uses`` ``(id, name,
+    input JSON pieces)``, each its own content block streamed as ``input_json_delta``.
 
     ``message_start`` carries the input usage (and a provisional ``output_tokens``);
     ``message_delta`` carries the final, cumulative ``output_tokens``. With ``error_after``
@@ -190,13 +233,18 @@ def stream(
                 },
             )
         )
+    events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    for index, (call_id, name, fragments) in enumerate(tool_uses or [], start=1):
+        events += _tool_use_events(index, call_id, name, fragments)
     events += [
-        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _event(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {
+                    "stop_reason": "tool_use" if tool_uses else "end_turn",
+                    "stop_sequence": None,
+                },
                 "usage": {"output_tokens": output_tokens},
             },
         ),

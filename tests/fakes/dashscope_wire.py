@@ -29,6 +29,7 @@ _ERRORS = {
         "InternalError",
         "An internal error has occured, please try again later or contact service support.",
     ),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
 }
 
 
@@ -57,10 +58,19 @@ def generation(
     usage_body: dict[str, Any] | None = None,
     reasoning_content: str | None = None,
     finish_reason: str = "stop",
+    tool_calls: list[tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
+    """A generation; ``tool_calls`` are ``(id, name, arguments)`` in ``output.choices[0]
+    .message.tool_calls``, with ``finish_reason`` ``tool_calls``."""
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if reasoning_content is not None:
         message["reasoning_content"] = reasoning_content
+    if tool_calls:
+        message["tool_calls"] = [
+            {"index": n, "id": i, "type": "function", "function": {"name": f, "arguments": a}}
+            for n, (i, f, a) in enumerate(tool_calls)
+        ]
+        finish_reason = "tool_calls"
     return {
         "output": {"choices": [{"message": message, "finish_reason": finish_reason}]},
         "usage": usage_body if usage_body is not None else usage(),
@@ -83,19 +93,25 @@ def stream_reply(
     input_tokens: int = 20,
     cached_tokens: int | None = None,
     chunk_delay_s: float = 0.0,
+    tool_calls: list[tuple[str, str, list[str]]] | None = None,
 ) -> Reply:
-    """One event per piece; each reports the output tokens so far (one per piece)."""
+    """One event per piece, then per fragment of each call (the first names it, the next
+    carry only pieces of its arguments); each reports the output tokens so far."""
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": p} for p in pieces]
+    for number, (call_id, name, fragments) in enumerate(tool_calls or []):
+        for count, piece in enumerate(fragments):
+            function = {"name": name, "arguments": piece} if count == 0 else {"arguments": piece}
+            call = {"index": number, "id": call_id if count == 0 else "", "type": "function"}
+            messages.append(
+                {"role": "assistant", "content": "", "tool_calls": [{**call, "function": function}]}
+            )
+    ending = "tool_calls" if tool_calls else "stop"
     events = []
-    for index, piece in enumerate(pieces, start=1):
-        last = index == len(pieces)
+    for index, message in enumerate(messages, start=1):
+        last = index == len(messages)
         body = {
             "output": {
-                "choices": [
-                    {
-                        "message": {"role": "assistant", "content": piece},
-                        "finish_reason": "stop" if last else "null",
-                    }
-                ]
+                "choices": [{"message": message, "finish_reason": ending if last else "null"}]
             },
             "usage": usage(input_tokens, index, cached_tokens=cached_tokens),
             "request_id": REQUEST_ID,
@@ -114,9 +130,12 @@ def stream_failing_reply(pieces: list[str], status: int) -> Reply:
     return reply
 
 
-def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
-    """DashScope's error body for ``status`` (and Retry-After when given)."""
-    code, message = _ERRORS[status]
+def error_reply(
+    status: int, message: str | None = None, *, retry_after: str | None = None
+) -> Reply:
+    """DashScope's error body for ``status`` (its own ``message`` when given, and Retry-After)."""
+    code, default_message = _ERRORS[status]
+    message = message or default_message
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     return Reply(
         status=status,

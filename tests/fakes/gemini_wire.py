@@ -43,10 +43,22 @@ def usage(
 
 
 def _response(
-    text: str, usage_body: dict[str, Any] | None, finish_reason: str | None, model: str
+    text: str,
+    usage_body: dict[str, Any] | None,
+    finish_reason: str | None,
+    model: str,
+    calls: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
+    """A response; ``calls`` are ``(name, args)`` ``functionCall`` parts, the first one signed
+    as Gemini 3 signs it, and none with an id (the Developer API gives none)."""
+    parts: list[dict[str, Any]] = [{"text": text}] if text or not calls else []
+    for number, (name, args) in enumerate(calls or []):
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+        if number == 0:
+            part["thoughtSignature"] = "Q2lRQlZLaG9mM2RkWmdpZmt4S2JOdw=="
+        parts.append(part)
     candidate: dict[str, Any] = {
-        "content": {"parts": [{"text": text}], "role": "model"},
+        "content": {"parts": parts, "role": "model"},
         "index": 0,
     }
     if finish_reason:
@@ -61,15 +73,29 @@ def _response(
     return body
 
 
-def response(text: str, *, usage_body: dict[str, Any] | None = None, model: str = MODEL) -> Reply:
-    """A successful ``generateContent`` reply."""
-    return Reply(body=_response(text, usage_body or usage(10, 5), "STOP", model))
+def response(
+    text: str,
+    *,
+    usage_body: dict[str, Any] | None = None,
+    model: str = MODEL,
+    calls: list[tuple[str, dict[str, Any]]] | None = None,
+) -> Reply:
+    """A successful ``generateContent`` reply (``finishReason`` ``STOP`` even with calls)."""
+    return Reply(body=_response(text, usage_body or usage(10, 5), "STOP", model, calls))
 
 
-def error(code: int, status: str, text: str, *, details: list[Any] | None = None) -> Reply:
+def error(
+    code: int,
+    status: str,
+    text: str,
+    *,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     return Reply(
         status=code,
         body={"error": {"code": code, "message": text, "status": status, "details": details or []}},
+        headers=headers or {},
     )
 
 
@@ -135,8 +161,10 @@ def stream(
     final_usage: dict[str, Any] | None = None,
     chunk_delay_s: float = 0.0,
     model: str = MODEL,
+    calls: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> Reply:
-    """A ``streamGenerateContent?alt=sse`` reply: one ``data:`` event per piece.
+    """A ``streamGenerateContent?alt=sse`` reply: one ``data:`` event per piece, then one
+    per call (Gemini streams each ``functionCall`` part whole), the last one finishing.
 
     Early chunks carry a partial ``usageMetadata`` (prompt only); the last one carries the
     finish reason and the complete usage, as the live API does.
@@ -146,10 +174,12 @@ def stream(
         "promptTokenCount": complete["promptTokenCount"],
         "totalTokenCount": complete["promptTokenCount"],
     }
+    steps: list[tuple[str, list[tuple[str, dict[str, Any]]] | None]] = [(p, None) for p in pieces]
+    steps += [("", [call]) for call in calls or []]
     chunks = []
-    for number, piece in enumerate(pieces):
-        last = number == len(pieces) - 1
+    for number, (piece, call) in enumerate(steps):
+        last = number == len(steps) - 1
         chunks.append(
-            _response(piece, complete if last else partial, "STOP" if last else None, model)
+            _response(piece, complete if last else partial, "STOP" if last else None, model, call)
         )
     return Reply(sse=chunks, chunk_delay_s=chunk_delay_s)

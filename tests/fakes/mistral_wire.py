@@ -55,7 +55,10 @@ def completion(
     model: str = "mistral-small-2603",
     usage_body: dict[str, Any] | None = None,
     finish_reason: str = "stop",
+    tool_calls: list[tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
+    """A completion; ``tool_calls`` are ``(id, name, arguments)`` with Mistral's nine-character
+    ids, ``finish_reason`` ``tool_calls`` and an empty ``content``."""
     return {
         "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
         "object": "chat.completion",
@@ -64,12 +67,23 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "tool_calls": None},
-                "finish_reason": finish_reason,
+                "message": {
+                    "role": "assistant",
+                    "content": content,
+                    "tool_calls": _calls(tool_calls) if tool_calls else None,
+                },
+                "finish_reason": "tool_calls" if tool_calls else finish_reason,
             }
         ],
         "usage": usage_body if usage_body is not None else usage(),
     }
+
+
+def _calls(calls: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"id": i, "type": "function", "function": {"name": n, "arguments": a}, "index": index}
+        for index, (i, n, a) in enumerate(calls)
+    ]
 
 
 def chat_reply(content: str | list[dict[str, Any]] = "Bonjour.", **kwargs: Any) -> Reply:
@@ -101,16 +115,21 @@ def stream_reply(
     model: str = "mistral-small-2603",
     usage_body: dict[str, Any] | None = None,
     chunk_delay_s: float = 0.0,
+    tool_calls: list[tuple[str, str, str]] | None = None,
 ) -> Reply:
-    """A role chunk, one chunk per piece, an empty finishing chunk carrying the usage, and
-    ``data: [DONE]``."""
+    """A role chunk, one chunk per piece, the tool calls (Mistral streams each call whole in
+    one delta), an empty finishing chunk carrying the usage, and ``data: [DONE]``."""
     events: list[Any] = [_chunk({"role": "assistant", "content": ""}, model=model)]
     events += [_chunk({"content": piece}, model=model) for piece in pieces]
+    events += [
+        _chunk({"content": "", "tool_calls": [call]}, model=model)
+        for call in _calls(tool_calls or [])
+    ]
     events.append(
         _chunk(
             {"content": ""},
             model=model,
-            finish_reason="stop",
+            finish_reason="tool_calls" if tool_calls else "stop",
             usage_body=usage_body if usage_body is not None else usage(),
         )
     )
@@ -118,8 +137,10 @@ def stream_reply(
     return Reply(sse=events, chunk_delay_s=chunk_delay_s)
 
 
-def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
-    """Mistral's error body for ``status`` (and Retry-After when given)."""
+def error_reply(
+    status: int, message: str | None = None, *, retry_after: str | None = None
+) -> Reply:
+    """Mistral's error body for ``status`` (its own ``message`` when given, and Retry-After)."""
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     if status == 401:
         body: dict[str, Any] = {
@@ -127,10 +148,10 @@ def error_reply(status: int, *, retry_after: str | None = None) -> Reply:
             "request_id": "1d9c1a3e2a4b4f6c9b8e7d6c5b4a3f2e",
         }
     else:
-        error_type, code, message = _ERRORS[status]
+        error_type, code, default_message = _ERRORS[status]
         body = {
             "object": "error",
-            "message": message,
+            "message": message or default_message,
             "type": error_type,
             "param": None,
             "code": code,

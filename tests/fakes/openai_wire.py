@@ -62,11 +62,20 @@ def completion(
     with_usage: bool = True,
     reasoning_content: str | None = None,
     finish_reason: str = "stop",
+    tool_calls: list[tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` body."""
+    """A ``chat.completion`` body; ``tool_calls`` are ``(id, name, arguments)``, sent as
+    OpenAI does: ``content`` null, ``finish_reason`` ``tool_calls``."""
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if reasoning_content is not None:
         message["reasoning_content"] = reasoning_content
+    if tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+            for i, n, a in tool_calls
+        ]
+        finish_reason = "tool_calls"
     body: dict[str, Any] = {
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -95,6 +104,26 @@ def _chunk(
     }
 
 
+def _tool_call_chunks(
+    index: int, call_id: str, name: str, fragments: list[str], *, model: str
+) -> list[dict[str, Any]]:
+    """One call as OpenAI streams it: the first delta names it with empty arguments, the
+    next ones carry only ``index`` and a piece of the arguments."""
+    first = {
+        "index": index,
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    pieces = [{"index": index, "function": {"arguments": piece}} for piece in fragments]
+    return [
+        _chunk({"role": "assistant", "content": None, "tool_calls": [part]}, model=model)
+        if part is first
+        else _chunk({"tool_calls": [part]}, model=model)
+        for part in [first, *pieces]
+    ]
+
+
 def stream_reply(
     pieces: list[str],
     *,
@@ -104,6 +133,7 @@ def stream_reply(
     usage_in_choice: bool = False,
     reasoning: list[str] | None = None,
     chunk_delay_s: float = 0.0,
+    tool_calls: list[tuple[str, str, list[str]]] | None = None,
 ) -> Reply:
     """An SSE stream: role chunk, reasoning deltas, content deltas, a finish chunk, the usage
     chunk (``choices: []``; or, with ``usage_in_choice``, inside the finish chunk's choice
@@ -111,7 +141,9 @@ def stream_reply(
     events: list[Any] = [_chunk({"role": "assistant", "content": ""}, model=model)]
     events += [_chunk({"reasoning_content": r}, model=model) for r in reasoning or []]
     events += [_chunk({"content": piece}, model=model) for piece in pieces]
-    finish = _chunk({}, model=model, finish_reason="stop")
+    for index, (call_id, name, fragments) in enumerate(tool_calls or []):
+        events += _tool_call_chunks(index, call_id, name, fragments, model=model)
+    finish = _chunk({}, model=model, finish_reason="tool_calls" if tool_calls else "stop")
     the_usage = usage_body if usage_body is not None else usage()
     if with_usage and usage_in_choice:
         finish["choices"][0]["usage"] = the_usage
@@ -144,6 +176,15 @@ def error_reply(
         status=status,
         body={"error": {"message": message, "type": error_type, "param": None, "code": code}},
         headers=headers,
+    )
+
+
+def xai_error_reply(status: int, message: str) -> Reply:
+    """xAI's error body, whose ``error`` is the message itself:
+    ``{"code": "Client specified an invalid argument", "error": "..."}``."""
+    return Reply(
+        status=status,
+        body={"code": "Client specified an invalid argument", "error": message},
     )
 
 

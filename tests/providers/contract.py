@@ -20,6 +20,8 @@ from tests.fakes.upstream import Reply
 from tests.providers.registered import entry
 
 API_KEY = "sk-contract-secret-123"
+#: Another provider's configured key: not shaped like a key, masked because it is configured.
+OTHER_KEY = "hunter2-of-another-provider"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Wire:
     reply: Callable[[str], Reply]
     rate_limited: Callable[[float], Reply]
     server_error: Callable[[], Reply]
+    #: A 503 saying when to retry.
+    unavailable: Callable[[float], Reply]
+    #: A 400 whose body carries the provider's own message.
+    rejected: Callable[[str], Reply]
     #: Text of the server error's body that the domain error must quote.
     server_error_says: str
     #: The key is refused; the body echoes it where the provider does.
@@ -52,7 +58,12 @@ class Wire:
         return self.entry.SPEC.name
 
     def build(self, url: str, *, timeout_s: float = 2.0) -> ProviderAdapter:
-        config = ProviderConfig(api_key=API_KEY, base_url=url + self.base_path, timeout_s=timeout_s)
+        config = ProviderConfig(
+            api_key=API_KEY,
+            base_url=url + self.base_path,
+            timeout_s=timeout_s,
+            masked_secrets=(API_KEY, OTHER_KEY),
+        )
         return self.entry.load()(self.entry.SPEC, config)
 
     def request(self) -> ChatRequest:
@@ -67,6 +78,10 @@ def _openai_compatible(name: str) -> Wire:
         reply=lambda text: wire.chat_reply(text),
         rate_limited=lambda s: wire.error_reply(429, "slow down", retry_after=f"{s:g}"),
         server_error=lambda: wire.error_reply(500, "boom"),
+        unavailable=lambda s: wire.error_reply(503, "overloaded", retry_after=f"{s:g}"),
+        rejected=lambda text: (wire.xai_error_reply if name == "grok" else wire.error_reply)(
+            400, text
+        ),
         server_error_says="boom",
         invalid_key=lambda: wire.error_reply(401, f"Incorrect API key provided: {API_KEY}"),
         malformed=wire.malformed_reply,
@@ -86,6 +101,10 @@ WIRES = [
         reply=anthropic_wire.message,
         rate_limited=lambda s: anthropic_wire.rate_limited(retry_after_s=s),
         server_error=anthropic_wire.internal_error,
+        unavailable=lambda s: anthropic_wire.error(
+            "api_error", "Service unavailable", status=503, headers={"retry-after": f"{s:g}"}
+        ),
+        rejected=lambda text: anthropic_wire.error("invalid_request_error", text),
         server_error_says="Internal server error",
         invalid_key=anthropic_wire.invalid_key,
         malformed=anthropic_wire.malformed,
@@ -101,6 +120,10 @@ WIRES = [
         reply=gemini_wire.response,
         rate_limited=lambda s: gemini_wire.rate_limited(retry_delay_s=s),
         server_error=gemini_wire.internal_error,
+        unavailable=lambda s: gemini_wire.error(
+            503, "UNAVAILABLE", "The model is overloaded.", headers={"retry-after": f"{s:g}"}
+        ),
+        rejected=lambda text: gemini_wire.error(400, "INVALID_ARGUMENT", text),
         server_error_says="An internal error has occurred",
         invalid_key=gemini_wire.invalid_key,  # a 400 with reason API_KEY_INVALID
         malformed=gemini_wire.malformed,
@@ -116,6 +139,8 @@ WIRES = [
         reply=mistral_wire.chat_reply,
         rate_limited=lambda s: mistral_wire.error_reply(429, retry_after=f"{s:g}"),
         server_error=lambda: mistral_wire.error_reply(500),
+        unavailable=lambda s: mistral_wire.error_reply(503, retry_after=f"{s:g}"),
+        rejected=lambda text: mistral_wire.error_reply(400, text),
         server_error_says="Internal server error",
         invalid_key=lambda: mistral_wire.error_reply(401),
         malformed=mistral_wire.malformed_reply,
@@ -131,6 +156,8 @@ WIRES = [
         reply=dashscope_wire.generation_reply,
         rate_limited=lambda s: dashscope_wire.error_reply(429, retry_after=f"{s:g}"),
         server_error=lambda: dashscope_wire.error_reply(500),
+        unavailable=lambda s: dashscope_wire.error_reply(503, retry_after=f"{s:g}"),
+        rejected=lambda text: dashscope_wire.error_reply(400, text),
         server_error_says="InternalError",
         invalid_key=lambda: dashscope_wire.error_reply(401),
         malformed=dashscope_wire.malformed_reply,

@@ -60,7 +60,7 @@ def test_retry_after_in_seconds_milliseconds_or_http_date() -> None:
 
 def test_a_stream_without_its_finish_is_cut_and_never_passed_off_as_a_reply() -> None:
     from src.domain.llm import ChatMessage, ChatRequest
-    from src.infrastructure.llm_providers.base import StreamAssembly
+    from src.infrastructure.llm_providers.assembly import StreamAssembly
 
     request = ChatRequest("m", (ChatMessage("user", "hi"),))
     cut = StreamAssembly("openai", request)
@@ -106,7 +106,7 @@ def test_each_providers_finish_reasons_become_the_domains(
     table: str, native: str | None, expected: str | None
 ) -> None:
     from src.infrastructure.llm_providers import anthropic, gemini, mistral, openai_compatible
-    from src.infrastructure.llm_providers.base import finish_reason
+    from src.infrastructure.llm_providers.assembly import finish_reason
 
     tables = {
         "openai": openai_compatible.OPENAI_FINISH_REASONS,
@@ -115,3 +115,20 @@ def test_each_providers_finish_reasons_become_the_domains(
         "mistral": mistral.MISTRAL_FINISH_REASONS,
     }
     assert finish_reason(native, tables[table]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"temp_c": 18}', {"temp_c": 18}),
+        ("", {}),
+        ("18 degrees and sunny", {"result": "18 degrees and sunny"}),
+        ("[1, 2]", {"result": [1, 2]}),
+    ],
+)
+def test_tool_text_becomes_the_json_object_gemini_and_anthropic_take(
+    text: str, expected: dict[str, object]
+) -> None:
+    from src.infrastructure.llm_providers.payloads import json_object
+
+    assert json_object(text, "result") == expected

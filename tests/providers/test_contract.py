@@ -8,6 +8,7 @@ stall).
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,15 +18,18 @@ import pytest
 from src.domain.errors import (
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderOverloaded,
     ProviderRateLimited,
+    ProviderRejectedRequest,
     ProviderServerError,
     ProviderTimeout,
+    ProviderUnavailable,
 )
-from src.domain.llm import StreamEnd, StreamEvent, TextDelta
+from src.domain.llm import ChatRequest, StreamEnd, StreamEvent, TextDelta, ToolDefinition
 from src.infrastructure.llm_providers.base import ProviderAdapter
 from src.infrastructure.llm_providers.resilience import ResilientProvider
-from tests.fakes.upstream import FakeUpstream
-from tests.providers.contract import API_KEY, WIRES, Wire, collect
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.providers.contract import API_KEY, OTHER_KEY, WIRES, Wire, collect
 
 Build = Callable[..., ProviderAdapter]
 
@@ -139,6 +143,130 @@ async def test_malformed_body_is_a_server_error_that_is_not_retried(
     assert caught.value.status is None
     assert not caught.value.transient
     assert len(fake.received) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        Reply(body={"unexpected": "body"}),
+        Reply(body=[1, 2]),
+        Reply(raw="null"),
+        Reply(raw="<html><body>Bad gateway</body></html>", content_type="text/html"),
+    ],
+    ids=["object", "list", "null", "html"],
+)
+async def test_a_body_of_the_wrong_shape_is_a_server_error_never_a_reply(
+    wire: Wire, make: Build, fake: FakeUpstream, body: Reply
+) -> None:
+    fake.enqueue(body)
+
+    with pytest.raises(ProviderServerError) as caught:
+        await resilient(make()).complete(wire.request())
+
+    assert (caught.value.status, caught.value.transient) == (None, False)
+    assert len(fake.received) == 1
+
+
+async def test_an_empty_reply_is_a_failed_call_whole_or_streamed(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(wire.reply(""), wire.stream([""], 0.0))
+    adapter = make()
+
+    with pytest.raises(ProviderServerError, match="empty reply"):
+        await adapter.complete(wire.request())
+    with pytest.raises(ProviderServerError, match="empty reply"):
+        await collect(adapter.stream(wire.request()))
+
+
+async def test_an_unavailable_upstream_stays_unavailable_with_its_retry_after(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(*[wire.unavailable(7)] * 2)
+
+    with pytest.raises(ProviderOverloaded) as caught:
+        await ResilientProvider(make(), max_retries=1, retry_after_cap_s=0.01).complete(
+            wire.request()
+        )
+
+    assert isinstance(caught.value, ProviderUnavailable)
+    assert (caught.value.status, caught.value.retry_after) == (503, 7.0)
+    assert caught.value.transient
+    assert len(fake.received) == 2  # retried once, after the capped Retry-After
+
+
+async def test_a_rejected_request_carries_the_providers_own_words_with_keys_masked(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    leaks = (
+        f"model 'nope' does not exist (key {API_KEY}, also {OTHER_KEY},"
+        " xai-AbCdEf0123456789, AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv,"
+        " 3f2b9c1e6d7a4b8c9e0f1a2b3c4d5e6f, dGhpcyBpcyBhIGxvbmcgdG9rZW4gMTIzNDU2Nzg5MA==)"
+    )
+    fake.enqueue(wire.rejected(leaks))
+
+    with pytest.raises(ProviderRejectedRequest) as caught:
+        await resilient(make()).complete(wire.request())
+
+    said = caught.value.message
+    assert "model 'nope' does not exist" in said
+    for secret in (API_KEY, OTHER_KEY, "xai-AbCd", "AIzaSy", "3f2b9c1e6d7a", "dGhpcyBpcyBh"):
+        assert secret not in said
+    assert caught.value.status == 400
+    assert len(fake.received) == 1
+
+
+async def test_a_hanging_provider_fails_within_one_deadline_retries_included(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    fake.enqueue(*[wire.hang(3.0)] * 3)
+    provider = ResilientProvider(make(timeout_s=0.4), max_retries=2, deadline_s=0.6)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        await provider.complete(wire.request())
+
+    assert time.monotonic() - started < 1.1  # not 3 attempts x 0.4 s
+    assert len(fake.received) <= 2
+
+
+#: A value for every option any provider declares, each one findable in a request body, and
+#: the name(s) it may travel under.
+OPTION_VALUES: dict[str, tuple[object, tuple[str, ...]]] = {
+    "stop": (["ZZSTOP"], ("ZZSTOP",)),
+    "top_p": (0.123, ("0.123",)),
+    "seed": (4242, ("4242",)),
+    "user": ("user-4242", ("user-4242",)),
+    "presence_penalty": (0.31, ("0.31",)),
+    "frequency_penalty": (0.32, ("0.32",)),
+    "parallel_tool_calls": (False, ("parallel_tool_calls", "disable_parallel_tool_use")),
+    "logprobs": (True, ("logprobs", "responseLogprobs")),
+    "top_logprobs": (17, ("17",)),
+    "logit_bias": ({"1234": -5}, ('"1234"',)),
+    "reasoning_effort": ("minimal", ("minimal",)),
+    "service_tier": ("flex", ("flex",)),
+}
+
+
+async def test_every_declared_option_reaches_the_provider(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    declared = wire.entry.SPEC.options
+    assert declared <= set(OPTION_VALUES)
+    fake.enqueue(wire.reply("ok"))
+    base = wire.request()
+    request = ChatRequest(
+        base.model,
+        base.messages,
+        tools=(ToolDefinition("noop", "Does nothing.", {"type": "object"}),),
+        options={name: OPTION_VALUES[name][0] for name in declared},
+    )
+
+    await make().complete(request)
+
+    sent = json.dumps(fake.last.json)
+    missing = [n for n in declared if not any(s in sent for s in OPTION_VALUES[n][1])]
+    assert missing == []
 
 
 async def test_refused_connection_is_a_transient_connection_error_at_once(wire: Wire) -> None:

@@ -201,7 +201,7 @@ async def test_open_circuit_fails_fast_without_calling_upstream(
     now = [0.0]
     breaker = CircuitBreaker(failure_threshold=2, cooldown_s=10.0, clock=lambda: now[0])
     provider = resilient(make(OPENAI), max_retries=0, breaker=breaker)
-    fake.enqueue(*[wire.error_reply(503, "overloaded")] * 2)
+    fake.enqueue(*[wire.error_reply(500, "boom")] * 2)
     for _ in range(2):
         with pytest.raises(ProviderServerError):
             await provider.complete(request(OPENAI))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -278,3 +279,60 @@ async def test_a_stream_failing_mid_way_counts_as_a_failure() -> None:
         await drain(provider.stream(REQUEST), into=[])
 
     assert provider.breaker.state is BreakerState.OPEN
+
+
+# -- what is logged ------------------------------------------------------------------------
+
+
+async def test_a_retry_and_the_circuit_opening_and_closing_each_log_one_line_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    secret = ProviderServerError("scripted", "boom: key sk-live-123456789", status=500)
+    inner = Scripted(secret, secret)
+    provider = wrap(inner, max_retries=1, breaker=CircuitBreaker(1, 30.0, clock))
+    caplog.set_level("INFO", logger="orchestrator.providers")
+
+    await fail_times(provider, 1)  # one failed attempt, one retry, then the circuit opens
+    clock.now += 30
+    assert await provider.complete(REQUEST) == OK  # the trial closes it
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "orchestrator.providers"]
+    assert len(lines) == 3, lines
+    retry, opened, closed = lines
+    assert "retrying scripted" in retry and "attempt 1" in retry
+    assert "ProviderServerError" in retry
+    assert "circuit opened" in opened and "scripted" in opened and "30s" in opened
+    assert "circuit closed" in closed and "scripted" in closed
+    assert not any("sk-live" in line or "boom" in line for line in lines)
+
+
+async def test_the_deadline_bounds_backoff_too_and_keeps_the_last_real_error() -> None:
+    inner = Scripted(ProviderRateLimited("scripted", "429", status=429, retry_after=5.0))
+    provider = wrap(inner, max_retries=3, deadline_s=1.0)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderRateLimited):
+        await provider.complete(REQUEST)
+
+    assert time.monotonic() - started < 0.5  # no 5 s wait past the 1 s deadline
+    assert inner.calls == 1
+
+
+async def test_a_provider_hanging_past_the_deadline_fails_with_a_timeout_at_the_deadline() -> None:
+    class Hanging(Scripted):
+        async def complete(self, request: ChatRequest) -> ChatResult:
+            self.calls += 1
+            await asyncio.sleep(30)
+            return OK
+
+    inner = Hanging()
+    provider = wrap(inner, deadline_s=0.2)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"within 0\.2s"):
+        await provider.complete(REQUEST)
+
+    assert time.monotonic() - started < 1.0
+    assert inner.calls == 1
+    assert provider.breaker.state is BreakerState.CLOSED  # one outage, below the threshold

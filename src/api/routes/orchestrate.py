@@ -68,6 +68,20 @@ def turn_command(
     )
 
 
+async def checked_command(
+    body: OrchestrateRequest, services: Services, idempotency_key: str | None, tenant: str
+) -> TurnCommand:
+    """The turn of a request, once its message is known to be within ``MAX_MESSAGE_CHARS``
+    and the agent preset it names, if any, is found among ``tenant``'s."""
+    limit = services.config.max_message_chars
+    if body.message is not None and len(body.message) > limit:
+        raise payload_too_large("message", limit, len(body.message))
+    names = [p.name for p in services.providers.describe()]
+    agent = body.agent_config.agent if body.agent_config else None
+    preset = await services.agents.settings_of(tenant, agent)
+    return turn_command(body, idempotency_key, names, preset)
+
+
 @router.post(
     "/orchestrate",
     response_model=OrchestrateResponse,
@@ -84,13 +98,7 @@ async def orchestrate(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
-    limit = services.config.max_message_chars
-    if body.message is not None and len(body.message) > limit:
-        raise payload_too_large("message", limit, len(body.message))
-    names = [p.name for p in services.providers.describe()]
-    agent = body.agent_config.agent if body.agent_config else None
-    preset = await services.agents.settings_of(tenant, agent)
-    command = turn_command(body, idempotency_key, names, preset)
+    command = await checked_command(body, services, idempotency_key, tenant)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

@@ -2,9 +2,11 @@
 
 Quirks handled here:
 
-- The system prompt is not a message: every system message (the prompt, then the summary)
-  is joined into the top-level ``system`` string, and the conversation must alternate
-  ``user``/``assistant``, so consecutive messages of one role are merged.
+- The system prompt is not a message, the conversation must alternate, tool calls and
+  results are content blocks, and there is no JSON mode (a forced tool stands for
+  ``response_format``): ``anthropic_messages`` builds the request.
+- Options: ``stop`` is ``stop_sequences``, ``user`` is ``metadata.user_id``,
+  ``parallel_tool_calls: false`` is ``tool_choice.disable_parallel_tool_use``.
 - ``max_tokens`` is required by the API, so it is always sent.
 - Sampling parameters are gone: SDK 2.x sends API version 2026-10-21, which rejects
   ``temperature`` (even 1.0) with a 400 and has no keyword for it, so the request's
@@ -17,36 +19,43 @@ Quirks handled here:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, cast
 
 import anthropic
 import httpx2
 from anthropic.types import (
-    AssistantMessageParam,
+    InputJSONDelta,
     Message,
     MessageDeltaUsage,
-    MessageParam,
     RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
     RawMessageDeltaEvent,
     RawMessageStartEvent,
     RawMessageStopEvent,
     RawMessageStreamEvent,
     TextBlock,
     ThinkingBlock,
+    ToolUseBlock,
     Usage,
-    UserMessageParam,
 )
 from anthropic.types import TextDelta as AnthropicTextDelta
 
 from src.domain import llm
+from src.infrastructure.llm_providers.anthropic_messages import (
+    alternating,
+    json_tool_name,
+    tooling,
+)
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
 )
+from src.infrastructure.llm_providers.payloads import json_text
 
 #: Status of each documented error type, for errors that arrive inside a 200 stream.
 _STATUS_OF_ERROR_TYPE: Final = {
@@ -111,29 +120,14 @@ def _merged_with(start: Usage, delta: MessageDeltaUsage) -> Usage:
     return start.model_copy(update=update)
 
 
-def _alternating(messages: Iterable[llm.ChatMessage]) -> list[MessageParam]:
-    """The conversation as Anthropic messages, consecutive same-role messages merged."""
-    turns: list[tuple[bool, list[str]]] = []  # (is the assistant's, contents)
-    for message in messages:
-        is_assistant = message.role == "assistant"
-        if turns and turns[-1][0] == is_assistant:
-            turns[-1][1].append(message.content)
-        else:
-            turns.append((is_assistant, [message.content]))
-    return [_message_param(is_assistant, "\n\n".join(parts)) for is_assistant, parts in turns]
-
-
-def _message_param(is_assistant: bool, content: str) -> MessageParam:
-    if is_assistant:
-        return AssistantMessageParam(role="assistant", content=content)
-    return UserMessageParam(role="user", content=content)
-
-
 class _AnthropicStream(StreamAssembly):
-    """A stream's assembly, with the usage of ``message_start`` that later events update."""
+    """A stream's assembly, with the usage of ``message_start`` that later events update,
+    and the content block (if any) that is the forced JSON tool, whose input is the reply."""
 
     start_usage: Usage | None = None
     stop_reason: str | None = None
+    json_tool: str | None = None
+    json_block: int | None = None
 
 
 class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
@@ -143,7 +137,11 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
     # ``httpx2``: transport errors the SDK lets through unwrapped.
     TIMEOUT_ERRORS = (anthropic.APITimeoutError, httpx2.TimeoutException)
     CONNECTION_ERRORS = (anthropic.APIConnectionError, httpx2.TransportError)
-    UNREADABLE_ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, ValueError)
+    UNREADABLE_ERRORS = (
+        anthropic.AnthropicError,
+        httpx2.HTTPError,
+        *ProviderAdapter.UNREADABLE_ERRORS,
+    )
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -158,12 +156,20 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
         await self._client.close()
 
     def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
-        return {
+        """``max_tokens`` always (the API requires it); options in Anthropic's names."""
+        options = request.options
+        params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self.output_ceiling(request),
             "system": request.system_text or anthropic.omit,
-            "messages": _alternating(request.conversation),
+            "messages": alternating(request.conversation),
+            **tooling(request, options.get("parallel_tool_calls")),
         }
+        if (stop := options.get("stop")) is not None:
+            params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        if (user := options.get("user")) is not None:
+            params["metadata"] = {"user_id": user}
+        return params
 
     async def _send(self, params: dict[str, Any]) -> Message:
         # ``params`` is untyped, so the SDK's overloads cannot tell the return type.
@@ -176,17 +182,32 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
         return cast(anthropic.AsyncStream[RawMessageStreamEvent], stream)
 
     def _assembly(self, request: llm.ChatRequest) -> StreamAssembly:
-        return _AnthropicStream(self.name, request, self.FINISH_REASONS)
+        reply = _AnthropicStream(self.name, request, self.FINISH_REASONS)
+        reply.json_tool = json_tool_name(request)
+        return reply
 
     def _result(self, request: llm.ChatRequest, response: Message) -> llm.ChatResult:
-        texts = [block.text for block in response.content if isinstance(block, TextBlock)]
-        thoughts = [b.thinking for b in response.content if isinstance(b, ThinkingBlock)]
+        json_tool = json_tool_name(request)
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[llm.ToolCall] = []
+        for block in response.content:
+            if isinstance(block, TextBlock):
+                texts.append(block.text)
+            elif isinstance(block, ThinkingBlock):
+                thoughts.append(block.thinking)
+            elif isinstance(block, ToolUseBlock) and block.name == json_tool:
+                texts.append(json_text(block.input))
+            elif isinstance(block, ToolUseBlock):
+                calls.append(llm.ToolCall(block.id, block.name, json_text(block.input)))
+        stop_reason = "end_turn" if json_tool else response.stop_reason
         return llm.ChatResult(
             text="".join(texts),
             model=response.model,
             usage=usage_from_anthropic(response.usage),
-            finish_reason=self.finish_reason(response.stop_reason),
+            finish_reason=self.finish_reason(stop_reason),
             reasoning_content="".join(thoughts) or None,
+            tool_calls=tuple(calls),
         )
 
     def _read_chunk(
@@ -195,20 +216,39 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
         assert isinstance(reply, _AnthropicStream)
         if isinstance(chunk, RawMessageStartEvent):
             reply.model, reply.start_usage = chunk.message.model, chunk.message.usage
-        elif isinstance(chunk, RawContentBlockDeltaEvent) and isinstance(
-            chunk.delta, AnthropicTextDelta
-        ):
-            if delta := reply.text(chunk.delta.text):
-                yield delta
+        elif isinstance(chunk, RawContentBlockStartEvent):
+            block = chunk.content_block
+            if isinstance(block, ToolUseBlock) and block.name == reply.json_tool:
+                reply.json_block = chunk.index
+            elif isinstance(block, ToolUseBlock):
+                reply.call_part(chunk.index, block.id, block.name, None)
+        elif isinstance(chunk, RawContentBlockDeltaEvent):
+            yield from self._read_delta(reply, chunk)
+        elif isinstance(chunk, RawContentBlockStopEvent):
+            yield from reply.calls_done(before=chunk.index + 1)
         elif isinstance(chunk, RawMessageDeltaEvent):
             reply.stop_reason = chunk.delta.stop_reason
             if reply.start_usage is not None:
                 reply.start_usage = _merged_with(reply.start_usage, chunk.usage)
         elif isinstance(chunk, RawMessageStopEvent):
             # Only message_stop ends a message; the stop reason came before it.
-            reply.finish(reply.stop_reason or "end_turn")
+            json_mode = reply.json_tool is not None
+            reply.finish("end_turn" if json_mode else reply.stop_reason or "end_turn")
             if reply.start_usage is not None:
                 reply.usage = usage_from_anthropic(reply.start_usage)
+
+    def _read_delta(
+        self, reply: _AnthropicStream, chunk: RawContentBlockDeltaEvent
+    ) -> Iterator[llm.StreamEvent]:
+        delta = chunk.delta
+        if isinstance(delta, AnthropicTextDelta):
+            if text := reply.text(delta.text):
+                yield text
+        elif isinstance(delta, InputJSONDelta) and chunk.index == reply.json_block:
+            if text := reply.text(delta.partial_json):  # the forced JSON tool: the reply
+                yield text
+        elif isinstance(delta, InputJSONDelta):
+            reply.call_part(chunk.index, None, None, delta.partial_json)
 
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         if not isinstance(error, anthropic.APIStatusError):

@@ -20,18 +20,21 @@ live in ``resilience``; adapters switch their SDK's own retries off so the two n
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Generic, TypeVar, cast, get_args
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
+from src.domain.capabilities import require_supported
 from src.domain.errors import (
     ProviderAuthError,
     ProviderConnectionError,
     ProviderError,
     ProviderNotConfigured,
+    ProviderOverloaded,
     ProviderRateLimited,
     ProviderRejectedRequest,
     ProviderServerError,
@@ -42,47 +45,61 @@ from src.domain.llm import (
     ChatResult,
     FinishReason,
     ProviderSpec,
-    StreamEnd,
     StreamEvent,
-    TextDelta,
-    TokenUsage,
     close_stream,
 )
-from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers.assembly import (
+    EMPTY_REPLY,
+    StreamAssembly,
+    finish_reason,
+    with_call_reason,
+)
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 # Upstream error text is quoted to clients; long bodies are cut to this many characters.
 MAX_UPSTREAM_MESSAGE = 300
 
-#: The finish reasons a provider may report; the domain's ``interrupted`` is ours alone.
-_PROVIDER_REASONS: Final = frozenset(get_args(FinishReason)) - {"interrupted"}
+#: What reading a body of the wrong shape raises (besides the SDK's own errors).
+SHAPE_ERRORS: Final = (ValueError, AttributeError, TypeError, KeyError, IndexError)
 
 ResponseT = TypeVar("ResponseT")
 ChunkT = TypeVar("ChunkT")
 
 
-def finish_reason(native: str | None, table: Mapping[str, FinishReason]) -> FinishReason | None:
-    """A provider's finish reason in the domain's words.
-
-    ``table`` holds the provider's own names; a native reason that already is a domain name
-    (``stop``, ``length``, ``tool_calls``, ``content_filter``, OpenAI's words) passes as it is,
-    and anything else (a pause, an unknown new reason) is ``None``: unknown, never guessed.
-    """
-    if not native:
-        return None
-    if native in table:
-        return table[native]
-    return cast(FinishReason, native) if native in _PROVIDER_REASONS else None
-
-
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """Settings one adapter is built with; read once by the composition root."""
+    """Settings one adapter is built with; read once by the composition root.
+
+    ``masked_secrets`` are every configured key (of any provider), masked out of upstream text
+    besides this adapter's own ``api_key``.
+    """
 
     api_key: str | None
     base_url: str | None = None
     timeout_s: float = 60.0
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    masked_secrets: tuple[str, ...] = ()
+
+
+#: What an API key or token looks like, wherever it appears in upstream text: OpenAI-style
+#: ``sk-...`` (Anthropic ``sk-ant-...``, DeepSeek, Moonshot), xAI ``xai-...``, Google
+#: ``AIza...``, a bearer token, and long hex or base64 runs mixing letters and digits.
+_KEY_SHAPES: Final = re.compile(
+    r"(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"
+    r"|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
+    r"|\b[0-9a-fA-F]{32,}\b"
+    r"|(?=[A-Za-z0-9+/_\-]*[0-9])(?=[A-Za-z0-9+/_\-]*[A-Za-z])[A-Za-z0-9+/_\-]{32,}=*"
+)
+MASK = "***"
+
+
+def masked(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with each of ``secrets`` and anything shaped like a key replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return _KEY_SHAPES.sub(MASK, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,63 +109,6 @@ class UpstreamStatus:
     status: int
     message: str
     headers: Mapping[str, str]
-
-
-class StreamAssembly:
-    """Builds a streamed reply as its chunks arrive: the one way every adapter ends a stream.
-
-    A stream is complete only once the provider said how it ended (``finish``). A body that
-    stops before that was cut, and ``end`` refuses to pass its fragment off as the reply.
-    """
-
-    def __init__(
-        self,
-        provider: str,
-        request: ChatRequest,
-        reasons: Mapping[str, FinishReason] | None = None,
-    ) -> None:
-        self._provider = provider
-        self._request = request
-        self._reasons = reasons or {}
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self.model = request.model
-        self.usage: TokenUsage | None = None
-        self.finish_reason: FinishReason | None = None
-        self._finished = False
-
-    def text(self, piece: str | None) -> TextDelta | None:
-        """The delta to forward at once, or None for an empty piece."""
-        if not piece:
-            return None
-        self._text.append(piece)
-        return TextDelta(piece)
-
-    def thought(self, piece: str | None) -> None:
-        if piece:
-            self._reasoning.append(piece)
-
-    def finish(self, native: str | None) -> None:
-        """Marks the stream complete once the provider gave its (native) finish reason."""
-        if native:
-            self.finish_reason = finish_reason(native, self._reasons)
-            self._finished = True
-
-    def end(self) -> StreamEnd:
-        if not self._finished:
-            raise ProviderConnectionError(
-                self._provider, f"{self._provider} closed the stream before its end"
-            )
-        reply = "".join(self._text)
-        return StreamEnd(
-            ChatResult(
-                text=reply,
-                model=self.model,
-                usage=self.usage or estimated_usage(self._request, reply),
-                finish_reason=self.finish_reason,
-                reasoning_content="".join(self._reasoning) or None,
-            )
-        )
 
 
 class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
@@ -161,11 +121,15 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
 
     #: The provider's own finish reasons that differ from the domain's (OpenAI's) names.
     FINISH_REASONS: ClassVar[Mapping[str, FinishReason]] = {}
+    #: The OpenAI option names (``ProviderSpec.options``) that the SDK calls otherwise.
+    OPTION_NAMES: ClassVar[Mapping[str, str]] = {}
     TIMEOUT_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     CONNECTION_ERRORS: ClassVar[tuple[type[BaseException], ...]] = ()
     #: Bodies that do not parse or have the wrong shape. ``ValueError`` covers JSON and
-    #: pydantic validation errors, which every SDK lets escape.
-    UNREADABLE_ERRORS: ClassVar[tuple[type[BaseException], ...]] = (ValueError,)
+    #: pydantic validation errors, which every SDK lets escape; the others are how a body of
+    #: the wrong shape surfaces where it is read, since several SDKs build their response
+    #: models without validating them (``construct``).
+    UNREADABLE_ERRORS: ClassVar[tuple[type[BaseException], ...]] = SHAPE_ERRORS
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         if not config.api_key and spec.key_variable is not None:
@@ -184,17 +148,26 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     # -- the template ----------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ChatResult:
+        require_supported(self._spec, request)
+        params = self._params(request)
         with self._translated_errors():
-            response = await self._send(self._params(request))
-            return self._result(request, response)
+            response = await self._send(params)
+            result = self._result(request, response)
+        if not (result.text or result.tool_calls):
+            raise self.unreadable(EMPTY_REPLY)
+        return with_call_reason(result)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        require_supported(self._spec, request)
         reply = self._assembly(request)
+        params = self._params(request)
         with self._translated_errors():
-            async with await self._open_stream(self._params(request)) as chunks:
+            async with await self._open_stream(params) as chunks:
                 async for chunk in chunks:
                     for event in self._read_chunk(reply, chunk):
                         yield event
+        for ready in reply.calls_done():
+            yield ready
         yield reply.end()
 
     @abstractmethod
@@ -232,6 +205,11 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
         return StreamAssembly(self.name, request, self.FINISH_REASONS)
 
     # -- helpers for the hooks -------------------------------------------------------------
+
+    def options(self, request: ChatRequest) -> dict[str, Any]:
+        """The request's options under the SDK's names (``OPTION_NAMES``); the spec's
+        ``options`` were checked before, so every one is one the adapter maps."""
+        return {self.OPTION_NAMES.get(k, k): v for k, v in request.options.items()}
 
     def output_ceiling(self, request: ChatRequest) -> int:
         """The request's ``max_tokens``, else the configured ceiling, for APIs that need one."""
@@ -280,19 +258,22 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
     ) -> ProviderError:
         """The domain error for an upstream HTTP status, the same for every provider.
 
-        ``message`` is the provider's own text: our key is masked out of it (some providers echo
-        it back) and it is cut short, since it reaches clients and logs.
+        ``message`` is the provider's own text: keys are masked out of it (some providers echo
+        them back) and it is cut short, since it reaches clients and logs.
         """
         name = self.name
-        if self._config.api_key:
-            message = message.replace(self._config.api_key, "***")
-        message = message[:MAX_UPSTREAM_MESSAGE]
+        secrets = (self._config.api_key, *self._config.masked_secrets)
+        message = masked(message, secrets)[:MAX_UPSTREAM_MESSAGE]
         retry_after = retry_after_seconds(headers or {})
         if status in (401, 403):
             return ProviderAuthError(name, self._spec.key_variable or "its API key", status)
         if status == 429:
             return ProviderRateLimited(
                 name, f"{name} is rate limiting requests", status=status, retry_after=retry_after
+            )
+        if status == 503:
+            return ProviderOverloaded(
+                name, f"{name} is unavailable: {message}", status=status, retry_after=retry_after
             )
         if status in (408, 504):
             return ProviderTimeout(name, f"{name} timed out", status=status)

@@ -12,7 +12,8 @@ class DeepSeekProvider(OpenAICompatibleProvider):
     DEFAULT_BASE_URL = "https://api.deepseek.com"
     # Thinking mode returns ``reasoning_content`` beside ``content``. Between two user
     # messages without a tool call, DeepSeek does not concatenate the previous turns' CoT
-    # into the context (https://api-docs.deepseek.com/guides/thinking_mode); the original
-    # deepseek-reasoner even answered 400 when it was sent back. The gateway makes no tool
-    # calls, so it is never sent back.
+    # into the context (https://api-docs.deepseek.com/guides/thinking_mode), and the original
+    # deepseek-reasoner answered 400 when it was sent back; within a tool exchange the
+    # answer that called the tools must carry its ``reasoning_content`` back.
     SEND_REASONING_BACK = False
+    SEND_REASONING_WITH_TOOL_CALLS = True

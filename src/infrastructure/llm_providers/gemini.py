@@ -3,7 +3,9 @@
 ``google-generativeai`` is Google's deprecated SDK; ``google-genai`` is its successor. Quirks
 handled here:
 
-- System messages go to ``config.system_instruction``; the assistant's role is ``model``.
+- The request (system instruction, contents, tools, structured output, options) is built by
+  ``gemini_contents``; Gemini gives its calls no ids, so each call it returns gets one of
+  ours, and results are matched by order and name.
 - The SDK calls ``{base_url}/v1/models/{model}:generateContent`` and
   ``:streamGenerateContent?alt=sse``. It prefers aiohttp when installed, whose time-out is a
   deadline for the whole response that would cut long streams, and retries a refused
@@ -19,6 +21,7 @@ handled here:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
@@ -29,13 +32,15 @@ from google.genai import errors, types
 
 from src.domain import llm
 from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     released,
 )
+from src.infrastructure.llm_providers.gemini_contents import config_fields, contents
+from src.infrastructure.llm_providers.payloads import json_text
 
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -77,27 +82,21 @@ def usage_from_gemini(usage: types.GenerateContentResponseUsageMetadata) -> llm.
     )
 
 
-def _contents(request: llm.ChatRequest) -> list[types.ContentDict]:
-    """The conversation as plain dicts, which the SDK validates once into its models.
-
-    Passing ``types.Content`` instances instead costs more, not less: the SDK's models
-    re-check every field of an instance handed to them (``_check_field_type_mismatches``).
-    """
-    return [
-        {
-            "role": "model" if message.role == "assistant" else "user",
-            "parts": [{"text": message.content}],
-        }
-        for message in request.conversation
-    ]
-
-
 def _text_of(response: types.GenerateContentResponse) -> str:
     """The answer's text, without thought summaries."""
     if not response.candidates or not response.candidates[0].content:
         return ""
     parts = response.candidates[0].content.parts or []
     return "".join(part.text for part in parts if part.text and not part.thought)
+
+
+def _calls_of(response: types.GenerateContentResponse) -> Iterator[llm.ToolCall]:
+    """The calls of the answer; Gemini gives no ids, so each gets one of ours."""
+    content = response.candidates[0].content if response.candidates else None
+    for part in (content.parts if content else None) or ():
+        if (call := part.function_call) is not None and call.name:
+            call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+            yield llm.ToolCall(call_id, call.name, json_text(call.args))
 
 
 def _native_finish_reason(response: types.GenerateContentResponse) -> str | None:
@@ -127,7 +126,7 @@ class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.Genera
     FINISH_REASONS = GEMINI_FINISH_REASONS
     TIMEOUT_ERRORS = (httpx2.TimeoutException,)
     CONNECTION_ERRORS = (httpx2.TransportError,)
-    UNREADABLE_ERRORS = (errors.APIError, httpx2.HTTPError, ValueError)
+    UNREADABLE_ERRORS = (errors.APIError, httpx2.HTTPError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -150,11 +149,12 @@ class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.Genera
     def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
         return {
             "model": request.model,
-            "contents": _contents(request),
+            "contents": contents(request.conversation),
             "config": types.GenerateContentConfig(
                 system_instruction=request.system_text,
                 temperature=request.temperature,
                 max_output_tokens=self.output_ceiling(request),
+                **config_fields(request),
             ),
         }
 
@@ -176,6 +176,7 @@ class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.Genera
             model=response.model_version or request.model,
             usage=usage_from_gemini(usage) if usage else estimated_usage(request, text),
             finish_reason=self.finish_reason(_native_finish_reason(response)),
+            tool_calls=tuple(_calls_of(response)),
         )
 
     def _read_chunk(
@@ -189,6 +190,9 @@ class GeminiProvider(ProviderAdapter[types.GenerateContentResponse, types.Genera
         reply.finish(_native_finish_reason(chunk))
         if delta := reply.text(_text_of(chunk)):
             yield delta
+        for call in _calls_of(chunk):  # a part holds a whole call
+            reply.call_part(0, call.id, call.name, call.arguments)
+            yield from reply.calls_done()
 
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         if not isinstance(error, errors.APIError):

@@ -14,6 +14,9 @@ Quirks handled here:
   ``num_cached_tokens`` and a singular ``prompt_token_details``, read as fallbacks.
   Reasoning tokens (``completion_tokens_details.reasoning_tokens``) are part of
   ``completion_tokens``. A stream reports usage in its last chunk only.
+* Tools, ``tool_choice`` and ``response_format`` take OpenAI's shapes; ``seed`` is
+  ``random_seed``. Mistral's call ids are nine letters or digits: another provider's ids are
+  mapped (``mistral_id``) the same way in a call and in its result.
 * Magistral (reasoning) models answer with a list of chunks instead of a string:
   ``thinking`` chunks carry the reasoning, ``text`` chunks the answer.
 * Errors: HTTP statuses arrive as ``MistralError`` subclasses carrying ``status_code``,
@@ -24,7 +27,10 @@ Quirks handled here:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import string
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
@@ -36,28 +42,36 @@ from mistralai.client.models import (
     AssistantMessage,
     ChatCompletionResponse,
     CompletionEvent,
+    FunctionCall,
+    ImageURLChunk,
     SystemMessage,
     TextChunk,
     ThinkChunk,
+    ToolCall,
+    ToolMessage,
     UsageInfo,
     UserMessage,
 )
 
 from src.domain import llm
+from src.infrastructure.llm_providers import openai_shapes as shapes
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     extra_count,
     positive_count,
 )
+from src.infrastructure.llm_providers.payloads import json_text
 
 DEFAULT_SERVER_URL = "https://api.mistral.ai"
 #: The SDK's message model per role. ``complete_async`` turns plain dict messages into these
 #: by building a throw-away pydantic model class on every call (``utils.unmarshal``), which
 #: is most of the SDK's cost of a call; messages that already are models skip that step.
 _MESSAGE = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+_MISTRAL_ID: Final = re.compile(r"[A-Za-z0-9]{9}")
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
 
 #: ``model_length`` is Mistral's context-window limit; its ``error`` reason has no domain name.
 MISTRAL_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {"model_length": "length"}
@@ -94,14 +108,63 @@ def _split_content(content: object) -> tuple[str, str]:
     return "".join(answer), "".join(reasoning)
 
 
+def mistral_id(call_id: str) -> str:
+    """A call id as Mistral takes it: nine letters or digits. Mistral's own ids pass as they
+    are; any other (another provider's) is mapped, the same way for a call and its result."""
+    if _MISTRAL_ID.fullmatch(call_id):
+        return call_id
+    number = int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:8])
+    digits = []
+    for _ in range(9):
+        number, digit = divmod(number, len(_ID_ALPHABET))
+        digits.append(_ID_ALPHABET[digit])
+    return "".join(digits)
+
+
+def _message(message: llm.ChatMessage) -> Any:
+    """The SDK's message model (see ``_MESSAGE``) for a domain message."""
+    if message.role == "tool":
+        return ToolMessage(
+            content=message.content,
+            tool_call_id=mistral_id(message.tool_call_id or ""),
+            name=message.name,
+        )
+    content: Any = message.content
+    if message.images:
+        content = [
+            TextChunk(text=p.text)
+            if isinstance(p, llm.TextPart)
+            else ImageURLChunk(image_url=p.url)
+            for p in message.parts
+        ]
+    if message.role == "assistant" and message.tool_calls:
+        calls = [
+            ToolCall(
+                id=mistral_id(c.id),
+                function=FunctionCall(name=c.name, arguments=c.arguments),
+                index=index,
+            )
+            for index, c in enumerate(message.tool_calls)
+        ]
+        return AssistantMessage(content=content or None, tool_calls=calls)
+    return _MESSAGE[message.role](content=content)
+
+
+def _call(call: ToolCall) -> llm.ToolCall:
+    arguments = call.function.arguments
+    text = arguments if isinstance(arguments, str) else json_text(arguments)
+    return llm.ToolCall(call.id or "", call.function.name, text)
+
+
 class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
     """Chat completions over one long-lived ``Mistral`` client, SDK retries off."""
 
     FINISH_REASONS = MISTRAL_FINISH_REASONS
+    OPTION_NAMES = {"seed": "random_seed"}
     TIMEOUT_ERRORS = (httpx2.TimeoutException,)
     CONNECTION_ERRORS = (httpx2.TransportError, NoResponseError)
     # A ``MistralError`` with a 2xx status: a body that does not parse.
-    UNREADABLE_ERRORS = (MistralError, ValueError)
+    UNREADABLE_ERRORS = (MistralError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -123,12 +186,13 @@ class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
         """The call's arguments: every message in order, system messages first as given."""
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [_MESSAGE[m.role](content=m.content) for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "max_tokens": self.output_ceiling(request),
         }
         if request.temperature is not None:
             params["temperature"] = request.temperature
-        return params
+        params |= shapes.tooling(request.tools, request.tool_choice, request.response_format)
+        return params | self.options(request)
 
     async def _send(self, params: dict[str, Any]) -> ChatCompletionResponse:
         return await self._client.chat.complete_async(**params)
@@ -143,12 +207,14 @@ class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
             raise self.unreadable("a response without choices")
         choice = response.choices[0]
         reply, reasoning = _split_content(choice.message.content if choice.message else None)
+        calls = choice.message.tool_calls if choice.message else None
         return llm.ChatResult(
             text=reply,
             model=response.model or request.model,
             usage=usage_from_mistral(response.usage),
             finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=reasoning or None,
+            tool_calls=tuple(_call(c) for c in calls or ()),
         )
 
     def _read_chunk(
@@ -164,6 +230,11 @@ class MistralProvider(ProviderAdapter[ChatCompletionResponse, CompletionEvent]):
             reply.thought(thought)
             if delta := reply.text(piece):
                 yield delta
+            for position, call in enumerate(choice.delta.tool_calls or ()):
+                index = call.index if call.index is not None else position
+                yield from reply.calls_done(before=index)
+                whole = _call(call)
+                reply.call_part(index, call.id, whole.name, whole.arguments)
 
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         """The status and ``message`` of Mistral's error body."""

@@ -35,14 +35,19 @@ from typing import Any, ClassVar, Final
 
 import openai
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessageFunctionToolCall,
+)
 
 from src.domain import llm
 from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers import openai_shapes as shapes
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
 )
 
@@ -87,6 +92,8 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
     DEFAULT_BASE_URL: ClassVar[str]
     #: Send a previous answer's ``reasoning_content`` back with it on later turns.
     SEND_REASONING_BACK: ClassVar[bool] = False
+    #: Send it back only with an answer that called tools (DeepSeek's thinking mode).
+    SEND_REASONING_WITH_TOOL_CALLS: ClassVar[bool] = False
     #: OpenAI's reasoning models refuse ``max_tokens``; they take ``max_completion_tokens``.
     USES_MAX_COMPLETION_TOKENS: ClassVar[bool] = False
     #: False where ``completion_tokens`` leaves the reasoning tokens out (xAI).
@@ -96,7 +103,7 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
     TIMEOUT_ERRORS = (openai.APITimeoutError,)
     CONNECTION_ERRORS = (openai.APIConnectionError,)
     # Bad JSON, a wrong shape, an error event mid-stream.
-    UNREADABLE_ERRORS = (openai.APIError, ValueError)
+    UNREADABLE_ERRORS = (openai.APIError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -124,11 +131,15 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
                 "max_completion_tokens" if self.USES_MAX_COMPLETION_TOKENS else "max_tokens"
             )
             params[limit_name] = request.max_tokens
-        return params
+        params |= shapes.tooling(request.tools, request.tool_choice, request.response_format)
+        return params | self.options(request)
 
-    def _message(self, message: llm.ChatMessage) -> dict[str, str]:
-        wire = {"role": message.role, "content": message.content}
-        if self.SEND_REASONING_BACK and message.role == "assistant" and message.reasoning_content:
+    def _message(self, message: llm.ChatMessage) -> dict[str, Any]:
+        wire = shapes.message(message, message_content(message))
+        send_reasoning = self.SEND_REASONING_BACK or (
+            self.SEND_REASONING_WITH_TOOL_CALLS and bool(message.tool_calls)
+        )
+        if send_reasoning and message.role == "assistant" and message.reasoning_content:
             wire["reasoning_content"] = message.reasoning_content
         return wire
 
@@ -163,6 +174,11 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
             usage=self._usage(usage) if usage else estimated_usage(request, reply),
             finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=_extra_text(choice.message, "reasoning_content"),
+            tool_calls=tuple(
+                llm.ToolCall(call.id, call.function.name, call.function.arguments)
+                for call in choice.message.tool_calls or ()
+                if isinstance(call, ChatCompletionMessageFunctionToolCall)
+            ),
         )
 
     def _read_chunk(
@@ -175,6 +191,7 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
             reply.thought(_extra_text(choice.delta, "reasoning_content"))
             if delta := reply.text(choice.delta.content):
                 yield delta
+            yield from shapes.read_fragments(reply, choice.delta.tool_calls or ())
 
     def _chunk_usage(self, chunk: ChatCompletionChunk) -> llm.TokenUsage | None:
         if usage := getattr(chunk, "usage", None):
@@ -193,11 +210,32 @@ class OpenAICompatibleProvider(ProviderAdapter[ChatCompletion, ChatCompletionChu
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         if not isinstance(error, openai.APIStatusError):
             return None
+        # The SDK hands over the body's ``error`` member: OpenAI's is an object with a
+        # ``message``, xAI's is the message itself (``{"code": ..., "error": "..."}``).
         body = error.body
-        message = body.get("message") if isinstance(body, Mapping) else None
+        message = body.get("message") if isinstance(body, Mapping) else body
         if not (isinstance(message, str) and message):
             message = f"HTTP {error.status_code}"
         return UpstreamStatus(error.status_code, message, error.response.headers)
+
+
+def message_content(message: llm.ChatMessage) -> str | list[dict[str, Any]]:
+    """A message's text, or its parts as OpenAI content parts when it carries images."""
+    if not message.images:
+        return message.content
+    return [
+        {"type": "text", "text": part.text}
+        if isinstance(part, llm.TextPart)
+        else {"type": "image_url", "image_url": _image_url(part)}
+        for part in message.parts
+    ]
+
+
+def _image_url(image: llm.ImagePart) -> dict[str, str]:
+    url = {"url": image.url}
+    if image.detail is not None:
+        url["detail"] = image.detail
+    return url
 
 
 def _extra_text(model: Any, field: str) -> str | None:

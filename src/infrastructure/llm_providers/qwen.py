@@ -17,6 +17,9 @@ including ``/api/v1``; the default is the international (Singapore) endpoint, wh
 
 Quirks handled here:
 
+* Tools, ``tool_choice``, ``response_format`` (``json_object``) and tool calls take OpenAI's
+  shapes, which the SDK writes into the native request; streamed call fragments are
+  assembled by index as for OpenAI.
 * DashScope expects at most one system message, at the head of ``messages``: the system
   prompt and the summary are joined into that one.
 * Usage (:func:`usage_from_dashscope`): ``input_tokens`` already *includes* the implicit
@@ -38,25 +41,23 @@ Quirks handled here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import dashscope
 import httpx
-import pydantic
 from dashscope.v2 import errors as dashscope_errors
 from dashscope.v2.types.common import Usage
 from dashscope.v2.types.completions import ChatCompletion, ChatCompletionChunk
-from dashscope.v2.types.messages import MessageInput
 
 from src.domain import llm
 from src.domain.tokens import estimated_usage
+from src.infrastructure.llm_providers import openai_shapes as shapes
+from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
     ProviderConfig,
-    StreamAssembly,
     UpstreamStatus,
     extra_count,
     released,
@@ -85,11 +86,7 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
     TIMEOUT_ERRORS = (dashscope_errors.APITimeoutError, httpx.TimeoutException)
     CONNECTION_ERRORS = (dashscope_errors.APIConnectionError, httpx.TransportError)
     # A failure with neither a status nor a known code; a 200 whose body does not parse.
-    UNREADABLE_ERRORS = (
-        dashscope_errors.DashScopeError,
-        json.JSONDecodeError,
-        pydantic.ValidationError,
-    )
+    UNREADABLE_ERRORS = (dashscope_errors.DashScopeError, *ProviderAdapter.UNREADABLE_ERRORS)
 
     def __init__(self, spec: llm.ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
@@ -101,19 +98,19 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
             max_retries=0,
         )
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
     def _params(self, request: llm.ChatRequest) -> dict[str, Any]:
         """One leading system message (prompt and summary joined), then the conversation."""
         system = request.system_text
-        head: list[MessageInput] = [{"role": "system", "content": system}] if system else []
-        messages = head + [{"role": m.role, "content": m.content} for m in request.conversation]
+        head: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages = head + [shapes.message(m, m.content) for m in request.conversation]
+        tooling = shapes.tooling(request.tools, request.tool_choice, request.response_format)
         return {
             "model": request.model,
             "messages": messages,
             "temperature": request.temperature,
             "max_tokens": self.output_ceiling(request),
+            **tooling,
+            **self.options(request),
         }
 
     async def _send(self, params: dict[str, Any]) -> ChatCompletion:
@@ -140,6 +137,10 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
             else estimated_usage(request, reply),
             finish_reason=self.finish_reason(choice.finish_reason),
             reasoning_content=choice.message.reasoning_content or None,
+            tool_calls=tuple(
+                llm.ToolCall(call.id or "", call.function.name or "", call.function.arguments)
+                for call in choice.message.tool_calls or ()
+            ),
         )
 
     def _read_chunk(
@@ -153,6 +154,7 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
             reply.thought(choice.delta.reasoning_content)
             if delta := reply.text(choice.delta.content):
                 yield delta
+            yield from shapes.read_fragments(reply, choice.delta.tool_calls or ())
 
     def _upstream_status(self, error: Exception) -> UpstreamStatus | None:
         """The status of a failure, or of its ``code`` when it came inside a 200, with the
@@ -170,3 +172,6 @@ class QwenProvider(ProviderAdapter[ChatCompletion, ChatCompletionChunk]):
             return None
         message = f"{error.code}: {error.message}" if error.code else error.message
         return UpstreamStatus(status, message, error.headers)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

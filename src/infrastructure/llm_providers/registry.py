@@ -74,6 +74,8 @@ def _entries(table: Mapping[str, Mapping[str, Any]]) -> tuple[ProviderEntry, ...
                 models=tuple(fields["models"]),
                 key_variable=fields.get("key_variable"),
                 key_aliases=tuple(fields.get("key_aliases", ())),
+                capabilities=("chat", "streaming", *fields.get("capabilities", ())),
+                options=frozenset(fields.get("options", ())),
             ),
             BASE_URL_VARIABLE=f"{name.upper()}_BASE_URL",
         )
@@ -211,6 +213,12 @@ def build_provider_registry(
     Only the configured providers' adapter modules are imported. ``prices`` lets ``resolve``
     route a bare model name that only the price book knows.
     """
+    secrets = tuple(
+        value
+        for entry in PROVIDER_ADAPTERS
+        for variable in _key_variables(entry.SPEC)
+        if (value := _setting(env, variable))
+    )
     entries = []
     for entry in PROVIDER_ADAPTERS:
         spec = entry.SPEC
@@ -222,13 +230,16 @@ def build_provider_registry(
         configured = base_url is not None if entry.KEYLESS else key is not None
         provider = None
         if configured:
-            config = ProviderConfig(api_key=key, base_url=base_url, timeout_s=timeout_s)
+            config = ProviderConfig(
+                api_key=key, base_url=base_url, timeout_s=timeout_s, masked_secrets=secrets
+            )
             provider = ResilientProvider(
                 entry.load()(spec, config),
                 max_retries=max_retries,
                 retry_after_cap_s=retry_after_cap_s,
                 base_delay_s=retry_base_delay_s,
                 breaker=CircuitBreaker(breaker_threshold, breaker_cooldown_s),
+                deadline_s=timeout_s,
             )
         entries.append(RegisteredProvider(spec, required or "its API key", provider))
     return ProviderRegistry(entries, default_provider=default_provider, prices=prices)

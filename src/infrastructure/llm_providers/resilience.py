@@ -5,6 +5,13 @@ the upstream's Retry-After when it sent one (capped), else after an exponential 
 jitter. The SDKs' own retries are off, so the two never multiply. A stream is retried only
 while it has yielded nothing: once text reached the client, a retry would repeat it.
 
+One deadline bounds a call, retries and waits included (``deadline_s``, the registry passes
+``PROVIDER_TIMEOUT_S``): a hanging provider fails once it passes, and a retry whose wait would
+end past it is not made, so the caller gets the last real error at once.
+
+Each retry, and each opening and closing of the circuit, is logged in one line naming the
+provider and the error's type (never its text, which may quote the upstream).
+
 The breaker counts consecutive failed calls (after their retries). Errors that prove the
 upstream answered (a rejected request, a refused key) reset the count instead: the provider
 is healthy, the request or configuration is not. After ``failure_threshold`` failures the
@@ -14,12 +21,21 @@ call goes through (half-open) and its outcome closes or reopens the circuit.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
+from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
 
 from src.domain.errors import (
@@ -39,6 +55,8 @@ from src.domain.llm import (
 
 T = TypeVar("T")
 
+log = logging.getLogger("orchestrator.providers")
+
 
 class BreakerState(enum.StrEnum):
     CLOSED = "closed"
@@ -56,7 +74,7 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = failure_threshold
-        self._cooldown_s = cooldown_s
+        self.cooldown_s = cooldown_s
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
@@ -66,7 +84,7 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         if self._opened_at is None:
             return BreakerState.CLOSED
-        if self._clock() - self._opened_at >= self._cooldown_s:
+        if self._clock() - self._opened_at >= self.cooldown_s:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
@@ -83,7 +101,7 @@ class CircuitBreaker:
             self._trial_running = True
             return
         assert self._opened_at is not None
-        remaining = max(self._opened_at + self._cooldown_s - self._clock(), 0.0)
+        remaining = max(self._opened_at + self.cooldown_s - self._clock(), 0.0)
         raise ProviderUnavailable(
             provider,
             f"{provider} is failing repeatedly; calls are paused for {remaining:.0f}s",
@@ -122,10 +140,14 @@ class ResilientProvider:
         retry_after_cap_s: float = 30.0,
         base_delay_s: float = 0.5,
         breaker: CircuitBreaker | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self._inner = inner
         self._cap_s = retry_after_cap_s
-        self._stop = stop_after_attempt(max_retries + 1)
+        self._deadline_s = deadline_s
+        self._stop: stop_base = stop_after_attempt(max_retries + 1)
+        if deadline_s is not None:
+            self._stop |= stop_before_delay(deadline_s)
         self._retry = retry_if_exception(_is_transient)
         self._backoff = wait_exponential_jitter(
             initial=base_delay_s, max=retry_after_cap_s, jitter=base_delay_s
@@ -150,7 +172,7 @@ class ResilientProvider:
             async for event in events:
                 yield event
         except Exception as error:  # failed mid-stream: too late to retry, but it counts
-            self.breaker.record(error)
+            self._record(error)
             raise
         finally:
             await close_stream(events)
@@ -162,24 +184,71 @@ class ResilientProvider:
         """``call`` with retries, admitted by the breaker and reported to it."""
         self.breaker.admit(self.spec.name)
         try:
-            result = await self._retrying(call)
+            result = await self._within_deadline(call)
         except Exception as error:
-            self.breaker.record(error)
+            self._record(error)
             raise
         except BaseException:
             self.breaker.release()
             raise
-        self.breaker.record(None)
+        self._record(None)
         return result
+
+    async def _within_deadline(self, call: Callable[[], Awaitable[T]]) -> T:
+        deadline = asyncio.timeout(self._deadline_s)
+        try:
+            async with deadline:
+                return await self._retrying(call)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            name = self.spec.name
+            raise ProviderTimeout(
+                name, f"{name} did not answer within {self._deadline_s:g}s"
+            ) from None
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         # A fresh controller per call (it keeps the call's attempt count); its strategies,
         # built once, are stateless.
-        retrying = AsyncRetrying(stop=self._stop, retry=self._retry, wait=self._wait, reraise=True)
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            retry=self._retry,
+            wait=self._wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
         async for attempt in retrying:
             with attempt:
                 return await call()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _record(self, error: BaseException | None) -> None:
+        """Reports an outcome to the breaker, logging when it opens or closes the circuit."""
+        before = self.breaker.state
+        self.breaker.record(error)
+        after = self.breaker.state
+        if after is before or (before, after) == (BreakerState.OPEN, BreakerState.HALF_OPEN):
+            return
+        name = self.spec.name
+        if after is BreakerState.CLOSED:
+            log.info("circuit closed: %s answers again", name)
+        elif before is not BreakerState.OPEN:
+            log.warning(
+                "circuit opened: %s failed repeatedly (last: %s); calls paused for %gs",
+                name,
+                type(error).__name__,
+                self.breaker.cooldown_s,
+            )
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying %s: attempt %d failed with %s; next in %.2fs",
+            self.spec.name,
+            state.attempt_number,
+            type(error).__name__,
+            state.upcoming_sleep,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -60,6 +60,7 @@ class SessionRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_sessions_owner_created_at", "owner", "created_at"),
         sa.Index("ix_sessions_owner_user_id", "owner", "user_id", "created_at"),
+        sa.Index("ix_sessions_owner_updated_at", "owner", "updated_at"),
     )
 
     id: str = Field(sa_type=sa.String, primary_key=True)
@@ -127,6 +128,15 @@ class ProviderCallRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_provider_calls_session_id", "session_id"),
         sa.Index("ix_provider_calls_provider", "provider"),
+        sa.Index("ix_provider_calls_created_at", "created_at"),
+        sa.Index(
+            "ix_provider_calls_session_totals",
+            "session_id",
+            "provider",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+        ),
     )
 
     id: str = Field(sa_type=sa.String, primary_key=True)

@@ -1,7 +1,7 @@
 """Agent presets: a tenant's named agent settings, one JSON document each.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-01
 
 Written by hand to match ``tables``; a test builds a blank database from it and compares.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
