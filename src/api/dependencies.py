@@ -39,6 +39,10 @@ class ProviderCatalog(Protocol):
 
     def describe(self) -> Sequence[ProviderStatusView]: ...
 
+    def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """The provider and model that serve a target (see ``ProviderDirectory.resolve``)."""
+        ...
+
 
 class Lifecycle:
     """Tracks turns in flight so a draining process can finish them before it exits.

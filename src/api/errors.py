@@ -151,22 +151,36 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 OPENAI_PREFIX = "/v1/"
 
 
-def openai_error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    """OpenAI's error shape, for the OpenAI-compatible endpoints."""
+def openai_error_body(
+    status: int, code: str, message: str, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error shape, for the OpenAI-compatible endpoints; ``param`` names the field."""
     kind = "invalid_request_error" if status < 500 else "api_error"
     if status == 401:
         kind = "authentication_error"
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _param_of(details: dict[str, Any]) -> str | None:
+    """The request field an error names: its own, or the first failed validation's."""
+    if isinstance(details.get("field"), str):
+        return str(details["field"])
+    errors = details.get("errors") or [{}]
+    field = errors[0].get("field")
+    return str(field) if field else None
 
 
 def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
-    """Re-shapes an envelope response for ``/v1`` paths, keeping status and headers."""
+    """Re-shapes an envelope response for ``/v1`` paths, keeping its headers; an invalid
+    request is 400 there, as OpenAI answers it (422 on ``/api``)."""
     if not request.url.path.startswith(OPENAI_PREFIX):
         return response
     error = json.loads(bytes(response.body))["error"]
-    body = openai_error_body(response.status_code, error["code"], error["message"])
+    param = _param_of(error.get("details") or {})
+    status = 400 if response.status_code == 422 else response.status_code
+    body = openai_error_body(status, error["code"], error["message"], param)
     headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
-    return JSONResponse(body, status_code=response.status_code, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

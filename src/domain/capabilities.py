@@ -18,8 +18,14 @@ from src.domain.errors import InvalidInput
 from src.domain.llm import ChatRequest, ProviderSpec
 
 
-def require_supported(spec: ProviderSpec, request: ChatRequest) -> None:
-    """Raises ``InvalidInput`` naming the first field of ``request`` that ``spec`` cannot honour."""
+def require_supported(
+    spec: ProviderSpec, request: ChatRequest, image_field: str | None = None
+) -> None:
+    """Raises ``InvalidInput`` naming the first field of ``request`` that ``spec`` cannot honour.
+
+    Options are named as the caller names them (``stop``); images by the message that carries
+    them, or by ``image_field`` where the caller sent them in a field of its own.
+    """
     can = set(spec.capabilities)
     if request.tools and "tools" not in can:
         _refuse(spec, "tools", "cannot call tools")
@@ -29,11 +35,11 @@ def require_supported(spec: ProviderSpec, request: ChatRequest) -> None:
         kind = request.response_format.type
         _refuse(spec, "response_format", f"cannot answer in response_format {kind!r}")
     for name in sorted(set(request.options) - spec.options):
-        _refuse(spec, f"options.{name}", f"does not support the option {name!r}")
+        _refuse(spec, name, f"does not support the option {name!r}")
     if "vision" not in can:
         for index, message in enumerate(request.messages):
             if message.images:
-                _refuse(spec, f"messages[{index}].parts", "cannot read images")
+                _refuse(spec, image_field or f"messages[{index}].content", "cannot read images")
 
 
 def _refuse(spec: ProviderSpec, field: str, what: str) -> None:

@@ -4,8 +4,8 @@ A turn adds the client's tool results (each answering a call of the session's la
 its user message; either may be absent, not both. A result must answer a call that the last
 reply made and that no result answered yet, so memory never holds an orphan or a duplicate.
 
-Tools, structured output, images and further options are refused before any call when a
-provider of the chain cannot honour them: nothing is silently dropped.
+What the chain's providers must be able to do is checked by ``capabilities`` on a probe
+request (:func:`probe_request`) before anything is loaded or called.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from src.domain.entities import Message
 from src.domain.errors import InvalidInput
-from src.domain.llm import ChatMessage, ImagePart, ProviderSpec
+from src.domain.llm import ChatMessage, ChatRequest
 from src.domain.turns import TurnCommand
 
 
@@ -55,24 +55,15 @@ def _pending_calls(window: Sequence[Message]) -> dict[str, str]:
     return {}
 
 
-def check_capabilities(cmd: TurnCommand, specs: Sequence[ProviderSpec]) -> None:
-    """Refuses what a provider of the chain cannot do, naming the field."""
-    asked: list[tuple[str, str]] = []  # (field, capability)
-    if cmd.tools or cmd.tool_choice is not None:
-        asked.append(("tools", "tools"))
-    if cmd.response_format is not None:
-        asked.append(("response_format", cmd.response_format.type))
-    messages = cmd.transcript or ()
-    if any(isinstance(p, ImagePart) for p in cmd.parts) or any(m.images for m in messages):
-        asked.append(("content_parts", "vision"))
-    for spec in specs:
-        for field, capability in asked:
-            if capability not in spec.capabilities:
-                _refuse(field, f"provider {spec.name!r} cannot honour it", spec)
-        for option, _ in cmd.options:
-            if option not in spec.options:
-                _refuse(option, f"provider {spec.name!r} does not support this parameter", spec)
-
-
-def _refuse(field: str, reason: str, spec: ProviderSpec) -> None:
-    raise InvalidInput(f"{field}: {reason}", details={"field": field, "provider": spec.name})
+def probe_request(cmd: TurnCommand) -> ChatRequest:
+    """A request asking for everything the turn asks of a provider (tools, structured output,
+    options, the images it sends), for the capability check before any call."""
+    messages = cmd.transcript or (ChatMessage("user", cmd.message, parts=cmd.parts),)
+    return ChatRequest(
+        model="",
+        messages=messages,
+        tools=cmd.tools,
+        tool_choice=cmd.tool_choice,
+        response_format=cmd.response_format,
+        options=dict(cmd.options),
+    )

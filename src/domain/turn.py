@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
 from src.domain.accounting import CallAccountant, new_id
+from src.domain.capabilities import require_supported
 from src.domain.entities import Session
 from src.domain.errors import (
     ProviderError,
@@ -38,7 +39,7 @@ from src.domain.ports import Ports
 from src.domain.provider_chain import Answer, ChainRun, Route
 from src.domain.settlement import LoadedTurn, settle_answer, settle_failure
 from src.domain.summarizer import Summarizer
-from src.domain.tool_exchange import check_capabilities, new_messages
+from src.domain.tool_exchange import new_messages, probe_request
 from src.domain.turn_store import TurnStore
 from src.domain.turns import (
     SessionOpened,
@@ -128,7 +129,10 @@ class TurnPipeline:
         for fallback in routes[1:]:
             with contextlib.suppress(ProviderNotConfigured):
                 specs.append(self._providers.get(fallback.provider).spec)
-        check_capabilities(cmd, specs)
+        probe = probe_request(cmd)
+        image_field = None if cmd.transcript is not None else "content_parts"
+        for spec in specs:
+            require_supported(spec, probe, image_field)
         return routes
 
     def _hold(self, cmd: TurnCommand) -> AbstractAsyncContextManager[None]:

@@ -37,6 +37,9 @@ class Catalog:
         self.unhealthy: set[str] = set()
         self.default_provider = directory.default_provider
 
+    def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        return self.directory.resolve(provider, model)
+
     def describe(self) -> list[Status]:
         names = [*self.directory.providers, *sorted(self.directory.unconfigured)]
         return [

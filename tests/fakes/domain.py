@@ -303,7 +303,15 @@ class FakeProvider:
             default_model=default_model,
             models=(default_model,),
             key_variable="FAKE_API_KEY",
-            capabilities=("chat", "streaming", "tools", "json_object", "json_schema", "vision"),
+            capabilities=(
+                "chat",
+                "streaming",
+                "tools",
+                "tool_choice",
+                "json_object",
+                "json_schema",
+                "vision",
+            ),
             options=frozenset({"stop", "top_p", "seed"}),
         )
         self.requests: list[ChatRequest] = []

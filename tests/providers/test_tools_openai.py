@@ -191,11 +191,11 @@ async def test_tool_choice_response_format_and_options_are_sent_by_their_openai_
             {"response_format": ResponseFormat("json_schema", "w", WEATHER_SCHEMA)},
             "response_format",
         ),
-        ("grok", {"options": {"stop": ["x"]}}, "options.stop"),
-        ("deepseek", {"options": {"seed": 1}}, "options.seed"),
+        ("grok", {"options": {"stop": ["x"]}}, "stop"),
+        ("deepseek", {"options": {"seed": 1}}, "seed"),
         ("kimi", {"tool_choice": "required"}, "tool_choice"),
         ("ollama", {"tool_choice": ForcedTool("get_weather")}, "tool_choice"),
-        ("openai", {"options": {"n": 2}}, "options.n"),
+        ("openai", {"options": {"n": 2}}, "n"),
     ],
 )
 async def test_what_a_vendor_cannot_honour_is_refused_before_any_call(
@@ -245,7 +245,7 @@ async def test_images_become_image_url_parts_where_the_vendor_reads_them(
             ],
         }
     ]
-    assert refused.value.details["field"] == "messages[0].parts"
+    assert refused.value.details["field"] == "messages[0].content"
     assert len(fake.received) == 1
 
 

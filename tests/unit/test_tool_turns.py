@@ -185,7 +185,7 @@ async def test_a_streamed_tool_call_is_an_event_before_done_and_stored_once() ->
     ("command", "field"),
     [
         (TurnCommand("hi", tools=(WEATHER,)), "tools"),
-        (TurnCommand("hi", tool_choice=ForcedTool("get_weather")), "tools"),
+        (TurnCommand("hi", tool_choice=ForcedTool("get_weather")), "tool_choice"),
         (TurnCommand("hi", response_format=ResponseFormat("json_object")), "response_format"),
         (TurnCommand("hi", parts=(ImagePart("data:image/png;base64,AAAA"),)), "content_parts"),
         (TurnCommand("hi", options=(("logprobs", True),)), "logprobs"),

@@ -74,10 +74,9 @@ async def chat_completions(
     for index, message in enumerate(body.messages):
         if len(message.text) > limit:
             raise payload_too_large(f"messages[{index}].content", limit, len(message.text))
-    catalog = {p.name: p.default_model for p in services.providers.describe()}
-    target = Target(*parse_target(body.model, catalog))
-    provider = target.provider or services.providers.default_provider
-    label = f"{provider}/{target.model or catalog.get(provider, '')}"
+    names = [p.name for p in services.providers.describe()]
+    target = Target(*parse_target(body.model, names))
+    label = "/".join(services.providers.resolve(target.provider, target.model))
     max_tokens = body.max_completion_tokens or body.max_tokens
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     asked = TurnCommand(
