@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from src.api.app import create_app
 from src.api.dependencies import ApiConfig, ProviderCatalog, Services
 from src.domain.admission import Admission, RateLimiter
+from src.domain.agents import AgentBook
 from src.domain.analytics import AnalyticsReader
 from src.domain.authentication import Authenticator, KeyLookup, TokenVerifier
 from src.domain.key_admin import KeyAdmin
@@ -151,12 +152,8 @@ def bootstrap(
 
     startup.append(settle_auth_mode)  # after the migrations: stored keys count
     admission = Admission(limiter or _rate_limiter(settings, shutdown))
-    manager = ObservedSessionManager(
-        Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock),
-        memory_policy(settings),
-        admission,
-        tracer=tracer,
-    )
+    ports = Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock)
+    manager = ObservedSessionManager(ports, memory_policy(settings), admission, tracer=tracer)
     services = Services(
         manager=manager,
         providers=catalog,
@@ -172,6 +169,7 @@ def bootstrap(
         authenticator=authenticator,
         admission=admission,
         keys=KeyAdmin(uow=uow, clock=clock),
+        agents=AgentBook(ports),
     )
     return Runtime(services, settings, startup, shutdown, app_hooks)
 

@@ -15,6 +15,7 @@ from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
 from src.api.routes import (
     admin,
+    agents,
     analytics,
     dashboard,
     health,
@@ -61,6 +62,7 @@ def create_app(
         providers.router,
         sessions.router,
         orchestrate.router,
+        agents.router,
         metrics.router,
         admin.router,
     ):

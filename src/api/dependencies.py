@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from src.api.errors import draining
 from src.domain.admission import Admission
+from src.domain.agents import AgentBook
 from src.domain.analytics import AnalyticsReader
 from src.domain.authentication import Authenticator
 from src.domain.key_admin import KeyAdmin
@@ -162,6 +163,7 @@ class Services:
     authenticator: Authenticator
     admission: Admission
     keys: KeyAdmin
+    agents: AgentBook
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 

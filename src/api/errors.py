@@ -68,6 +68,8 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.BudgetExceeded, 402, "budget_exceeded"),
     (domain.RateLimited, 429, "rate_limited"),
     (domain.KeyNotFound, 404, "key_not_found"),
+    (domain.AgentNotFound, 404, "agent_not_found"),
+    (domain.AgentExists, 409, "agent_exists"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),

@@ -10,6 +10,8 @@
     ├── RateLimited                  a key over its turns or tokens per minute
     ├── BudgetExceeded               a key whose recorded spend reached its budget
     ├── KeyNotFound                  no API key with that id (the admin's key routes)
+    ├── AgentNotFound                no agent preset of that name in the tenant
+    ├── AgentExists                  the tenant already has an agent preset of that name
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -93,6 +95,19 @@ class BudgetExceeded(OrchestratorError):
 class KeyNotFound(OrchestratorError):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"API key {key_id!r} does not exist", details={"key_id": key_id})
+
+
+class AgentNotFound(OrchestratorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"agent {name!r} does not exist", details={"agent": name})
+
+
+class AgentExists(OrchestratorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"agent {name!r} already exists: replace it with PUT /api/agents/{name}",
+            details={"agent": name},
+        )
 
 
 class ProviderError(OrchestratorError):

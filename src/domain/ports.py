@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from src.domain.agents import AgentPreset
 from src.domain.entities import (
     CallRecord,
     CallTotals,
@@ -162,6 +163,27 @@ class IdempotencyRepository(Protocol):
     ) -> None: ...
 
 
+class AgentRepository(Protocol):
+    """Agent presets, each found by (tenant, name)."""
+
+    async def add(self, preset: AgentPreset) -> None:
+        """Raises ``AgentExists`` when the tenant has a preset of that name (at the latest at
+        ``commit``)."""
+        ...
+
+    async def get(self, tenant: str, name: str) -> AgentPreset | None: ...
+
+    async def list(self, tenant: str) -> Sequence[AgentPreset]:
+        """By name."""
+        ...
+
+    async def update(self, preset: AgentPreset) -> None:
+        """Writes the settings and ``updated_at`` of a preset that exists."""
+        ...
+
+    async def delete(self, tenant: str, name: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     sessions: SessionRepository
     messages: MessageRepository
@@ -169,6 +191,7 @@ class UnitOfWork(Protocol):
     calls: CallRepository
     idempotency: IdempotencyRepository
     keys: ApiKeyRepository
+    agents: AgentRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

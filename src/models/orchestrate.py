@@ -45,14 +45,26 @@ class AgentConfig(BaseModel):
         None, description="Structured output: `json_object`, or `json_schema` with a schema."
     )
 
+    agent: str | None = Field(
+        None,
+        description="A stored agent preset (`/api/agents`) to start from; the fields given "
+        "beside it override the preset's.",
+        examples=["support-bot"],
+    )
+
     @field_validator("fallbacks")
     @classmethod
     def _well_formed(cls, values: list[str]) -> list[str]:
-        for value in values:
-            provider, _, model = value.partition(":")
-            if not provider.strip() or (":" in value and not model.strip()):
-                raise ValueError(f"{value!r} is not 'provider' or 'provider:model'")
-        return values
+        return well_formed_targets(values)
+
+
+def well_formed_targets(values: list[str]) -> list[str]:
+    """A validator for fallback lists: each entry names a provider, and a model after ``:``."""
+    for value in values:
+        provider, _, model = value.partition(":")
+        if not provider.strip() or (":" in value and not model.strip()):
+            raise ValueError(f"{value!r} is not 'provider' or 'provider:model'")
+    return values
 
 
 class OrchestrateRequest(BaseModel):
@@ -70,7 +82,11 @@ class OrchestrateRequest(BaseModel):
                         "max_tokens": 1000,
                     },
                     "stream": False,
-                }
+                },
+                {
+                    "message": "My order has not arrived",
+                    "agent_config": {"agent": "support-bot", "temperature": 0.2},
+                },
             ]
         },
     )

@@ -31,6 +31,14 @@ class FunctionSpec(BaseModel):
     parameters: dict[str, Any] | None = Field(None, description="A JSON Schema object.")
     strict: bool | None = None
 
+    @field_validator("parameters")
+    @classmethod
+    def _an_object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Every provider takes a function's arguments as one object (Anthropic's input_schema).
+        if value is not None and value.get("type", "object") != "object":
+            raise ValueError('the arguments schema must have "type": "object"')
+        return value
+
 
 class FunctionTool(BaseModel):
     """`{"type": "function", "function": {"name", "description", "parameters"}}`"""

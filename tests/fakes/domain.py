@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from src.domain.agents import AgentPreset
 from src.domain.analytics import SessionTrail, TurnCall
 from src.domain.entities import (
     CallRecord,
@@ -21,6 +22,7 @@ from src.domain.entities import (
     SummaryVersion,
 )
 from src.domain.errors import (
+    AgentExists,
     IdempotencyConflict,
     InvalidInput,
     ProviderError,
@@ -64,6 +66,7 @@ class _Store:
         self.calls: list[CallRecord] = []
         self.idempotency: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {}
         self.keys: dict[str, ApiKey] = {}
+        self.agents: dict[tuple[str, str], AgentPreset] = {}
 
 
 class _Repo:
@@ -226,6 +229,28 @@ class _Keys(_Repo):
         return any(k.usable_at(now) for k in self.s.keys.values())
 
 
+class _Agents(_Repo):
+    async def add(self, preset: AgentPreset) -> None:
+        key = (preset.tenant, preset.name)
+        if key in self.s.agents:
+            raise AgentExists(preset.name)
+        self.uow.write(lambda s: s.agents.__setitem__(key, preset))
+
+    async def get(self, tenant: str, name: str) -> AgentPreset | None:
+        return self.s.agents.get((tenant, name))
+
+    async def list(self, tenant: str) -> Sequence[AgentPreset]:
+        return sorted(
+            (p for p in self.s.agents.values() if p.tenant == tenant), key=lambda p: p.name
+        )
+
+    async def update(self, preset: AgentPreset) -> None:
+        self.uow.write(lambda s: s.agents.__setitem__((preset.tenant, preset.name), preset))
+
+    async def delete(self, tenant: str, name: str) -> bool:
+        return bool(self.uow.write(lambda s: s.agents.pop((tenant, name), None)))
+
+
 class FakeUnitOfWork:
     """One transaction: reads see a snapshot plus its own writes; ``commit`` replays its writes
     onto the live store, so concurrent units of work each keep their own changes (as a real
@@ -242,6 +267,7 @@ class FakeUnitOfWork:
         self.calls = _Calls(self)
         self.idempotency = _Idempotency(self)
         self.keys = _Keys(self)
+        self.agents = _Agents(self)
         self.committed = False
 
     async def __aenter__(self) -> FakeUnitOfWork:

@@ -119,6 +119,7 @@ async def test_sqlite_and_postgresql_store_the_same_rows_for_the_same_turns(
         "provider_calls": 16,  # those 13, the summary, the deleted session's, the failed one
         "idempotency_keys": 1,
         "api_keys": 0,
+        "agent_presets": 0,
     }
     for name in on_sqlite:
         assert on_sqlite[name] == on_postgres[name], name

@@ -8,8 +8,8 @@ from src.models.errors import ErrorEnvelope
 
 _DESCRIPTIONS = {
     400: "The request cannot be served (`invalid_request`).",
-    404: "No such session (`session_not_found`).",
-    409: "`session_busy` or `idempotency_conflict`.",
+    404: "No such session or agent preset (`session_not_found`, `agent_not_found`).",
+    409: "`session_busy`, `idempotency_conflict` or `agent_exists`.",
     413: "The message is over MAX_MESSAGE_CHARS (`payload_too_large`).",
     422: "Malformed JSON, a wrong type or an unknown field (`validation_error`).",
     502: "The provider failed or rejected our key (`provider_error`).",

@@ -14,9 +14,11 @@ from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
+from src.domain.agents import AgentSettings
 from src.domain.llm import ImagePart, TextDelta, ToolCallReady
 from src.domain.targets import parse_target
 from src.domain.turns import SessionOpened, Target, ToolResult, TurnCommand, TurnDone, TurnEvent
+from src.models.agents import overrides_of
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
 from src.models.tools import parts_text, parts_to_domain, tool_choice_to_domain
 
@@ -39,37 +41,45 @@ _SSE_DOC = (
 
 
 def turn_command(
-    body: OrchestrateRequest, idempotency_key: str | None, providers: Collection[str] = ()
+    body: OrchestrateRequest,
+    idempotency_key: str | None,
+    providers: Collection[str] = (),
+    preset: AgentSettings | None = None,
 ) -> TurnCommand:
-    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks."""
+    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks;
+    ``preset`` (of ``agent_config.agent``) supplies what ``agent_config`` does not give."""
     config = body.agent_config or AgentConfig()
+    settings = (preset or AgentSettings()).with_overrides(overrides_of(config))
     parts = parts_to_domain(body.content_parts)
     return TurnCommand(
         message=body.message if body.message is not None else parts_text(parts),
         session_id=body.session_id,
-        target=Target(config.provider, config.model),
-        temperature=config.temperature,
-        max_tokens=config.max_tokens,
-        system_prompt=config.system_prompt,
-        fallbacks=tuple(Target(*parse_target(f, providers)) for f in config.fallbacks),
+        target=Target(settings.provider, settings.model),
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        system_prompt=settings.system_prompt,
+        fallbacks=tuple(Target(*parse_target(f, providers)) for f in settings.fallbacks or ()),
         idempotency_key=idempotency_key,
         tool_results=tuple(ToolResult(r.tool_call_id, r.content) for r in body.tool_results or ()),
         parts=parts if any(isinstance(p, ImagePart) for p in parts) else (),
-        tools=tuple(t.to_domain() for t in config.tools or ()),
+        tools=settings.tools or (),
         tool_choice=tool_choice_to_domain(config.tool_choice),
         response_format=config.response_format.to_domain() if config.response_format else None,
     )
 
 
-def checked_command(
-    body: OrchestrateRequest, services: Services, idempotency_key: str | None
+async def checked_command(
+    body: OrchestrateRequest, services: Services, idempotency_key: str | None, tenant: str
 ) -> TurnCommand:
-    """The turn of a request, once its message is known to be within ``MAX_MESSAGE_CHARS``."""
+    """The turn of a request, once its message is known to be within ``MAX_MESSAGE_CHARS``
+    and the agent preset it names, if any, is found among ``tenant``'s."""
     limit = services.config.max_message_chars
     if body.message is not None and len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
     names = [p.name for p in services.providers.describe()]
-    return turn_command(body, idempotency_key, names)
+    agent = body.agent_config.agent if body.agent_config else None
+    preset = await services.agents.settings_of(tenant, agent)
+    return turn_command(body, idempotency_key, names, preset)
 
 
 @router.post(
@@ -88,7 +98,9 @@ async def orchestrate(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
-    command = checked_command(body, services, idempotency_key).by(principal)
+    command = (await checked_command(body, services, idempotency_key, principal.tenant)).by(
+        principal
+    )
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

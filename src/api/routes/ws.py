@@ -161,7 +161,7 @@ async def _stream(
     raw: AsyncIterator[TurnEvent] | None = None
     events: AsyncIterator[TurnEvent] | None = None
     try:
-        command = checked_command(body, services, None).by(principal)
+        command = (await checked_command(body, services, None, principal.tenant)).by(principal)
         raw = services.manager.stream_turn(command)
         events = await open_stream(services.lifecycle, raw)
         async for event in events:

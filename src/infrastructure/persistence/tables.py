@@ -196,10 +196,23 @@ class ApiKeyRow(SQLModel, table=True):
     spent: int = Field(sa_type=sa.BigInteger)
 
 
+class AgentPresetRow(SQLModel, table=True):
+    """A tenant's named agent preset; its settings are one JSON document (``agents``)."""
+
+    __tablename__ = "agent_presets"
+
+    tenant: str = Field(sa_type=sa.String, primary_key=True)
+    name: str = Field(sa_type=sa.String, primary_key=True)
+    config: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]
 PROVIDER_CALLS: sa.Table = ProviderCallRow.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
 API_KEYS: sa.Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
+AGENT_PRESETS: sa.Table = AgentPresetRow.__table__  # type: ignore[attr-defined]
 METADATA = SQLModel.metadata

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from src.domain.ports import (
+    AgentRepository,
     ApiKeyRepository,
     CallRepository,
     IdempotencyRepository,
@@ -22,6 +23,7 @@ from src.domain.ports import (
     SessionRepository,
     SummaryRepository,
 )
+from src.infrastructure.persistence.agents import SqlAgentRepository
 from src.infrastructure.persistence.compiled import Statement, StatementCompiler
 from src.infrastructure.persistence.keys import SqlApiKeyRepository
 from src.infrastructure.persistence.repositories import (
@@ -77,6 +79,7 @@ class SqlUnitOfWork:
     calls: CallRepository
     idempotency: IdempotencyRepository
     keys: ApiKeyRepository
+    agents: AgentRepository
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -88,6 +91,7 @@ class SqlUnitOfWork:
         self.calls = SqlCallRepository(self)
         self.idempotency = SqlIdempotencyRepository(self)
         self.keys = SqlApiKeyRepository(self)
+        self.agents = SqlAgentRepository(self)
 
     async def __aenter__(self) -> SqlUnitOfWork:
         return self
