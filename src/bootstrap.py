@@ -147,7 +147,12 @@ def _sql_persistence(
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_s=settings.database_pool_timeout_s,
+    )
     if settings.run_migrations_on_start:
 
         async def migrate() -> None:
@@ -155,7 +160,7 @@ def _sql_persistence(
 
         startup.append(migrate)
     if locks is None:
-        sql_locks = session_locks_for(engine, pool_size=settings.database_pool_size)
+        sql_locks = session_locks_for(engine, lease_ttl_s=settings.session_lease_ttl_s)
         shutdown.append(sql_locks.aclose)
         locks = sql_locks
 

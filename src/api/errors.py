@@ -63,6 +63,7 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.SessionNotFound, 404, "session_not_found"),
     (domain.SessionBusy, 409, "session_busy"),
     (domain.IdempotencyConflict, 409, "idempotency_conflict"),
+    (domain.StorageUnavailable, 503, "storage_unavailable"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),

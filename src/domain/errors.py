@@ -5,6 +5,7 @@
     ├── SessionNotFound
     ├── SessionBusy                  another turn held the session past the lock timeout
     ├── IdempotencyConflict          a key reused with a different request
+    ├── StorageUnavailable           the database has no connection to spare now (transient)
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -57,6 +58,17 @@ class IdempotencyConflict(OrchestratorError):
             f"Idempotency-Key {key!r} was already used with a different request",
             details={"idempotency_key": key},
         )
+
+
+class StorageUnavailable(OrchestratorError):
+    """Every database connection this process may use stayed busy, or the server refused one.
+
+    Transient: the caller should retry after ``retry_after`` seconds (503, never 500).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the database is saturated ({reason}); retry shortly")
+        self.retry_after: float | None = 1.0
 
 
 class ProviderError(OrchestratorError):

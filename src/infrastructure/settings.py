@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = Field(10, ge=1)
+    # Per process: pool_size + max_overflow connections at most (docs/deployment.md).
+    database_pool_size: int = Field(6, ge=1)
+    database_max_overflow: int = Field(2, ge=0)
+    database_pool_timeout_s: float = Field(10.0, gt=0)
     run_migrations_on_start: bool = True
 
     default_provider: str = "openai"
@@ -43,6 +46,7 @@ class Settings(BaseSettings):
     summary_provider: str | None = None
     summary_model: str | None = None
     session_lock_timeout_s: float = Field(60.0, gt=0)
+    session_lease_ttl_s: float = Field(15.0, gt=0)
 
     max_message_chars: int = Field(100_000, ge=1)
     shutdown_grace_s: float = Field(30.0, ge=0)

@@ -19,7 +19,14 @@ from src.infrastructure.persistence.tables import METADATA
 from tests.persistence.conftest import PostgresDatabases, require_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"sessions", "messages", "summaries", "provider_calls", "idempotency_keys"}
+TABLES = {
+    "sessions",
+    "messages",
+    "summaries",
+    "provider_calls",
+    "idempotency_keys",
+    "session_leases",
+}
 
 
 async def _schema(engine: AsyncEngine) -> tuple[set[str], str | None, list[object]]:

@@ -8,6 +8,7 @@ others find the database already at head.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,9 +17,16 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from src.infrastructure.persistence.engine import create_engine
-from src.infrastructure.persistence.locks import advisory_key
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock``, the same in every process."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 MIGRATION_LOCK_KEY = advisory_key("orchestrator:migrations")
 
 

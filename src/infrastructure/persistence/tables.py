@@ -153,6 +153,16 @@ class IdempotencyKeyRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class SessionLeaseRow(SQLModel, table=True):
+    """Who holds a session's turn lock, until when (``locks``); no row means nobody."""
+
+    __tablename__ = "session_leases"
+
+    session_id: str = Field(sa_type=sa.String, primary_key=True)
+    token: str = Field(sa_type=sa.String)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]

@@ -18,6 +18,8 @@ from src.domain.ports import (
     SessionRepository,
     SummaryRepository,
 )
+from src.infrastructure.persistence.engine import checkout
+from src.infrastructure.persistence.locks import prove_leases
 from src.infrastructure.persistence.repositories import (
     SqlCallRepository,
     SqlIdempotencyRepository,
@@ -40,7 +42,7 @@ class SqlUnitOfWork:
         self._write_lock = write_lock
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._connection: AsyncConnection = await self._engine.connect()
+        self._connection: AsyncConnection = await checkout(self._engine)
         self._work = SqlWork(self._connection, self._write_lock)
         self.sessions = SqlSessionRepository(self._work)
         self.messages = SqlMessageRepository(self._work)
@@ -56,13 +58,15 @@ class SqlUnitOfWork:
             self._work.release()
 
     async def commit(self) -> None:
-        """Raises ``IdempotencyConflict`` if an idempotency key was stored meanwhile.
+        """Raises ``IdempotencyConflict`` if an idempotency key was stored meanwhile, and
+        ``SessionBusy`` if a session lease held by this task was lost (see ``locks``).
 
         A failed commit rolls back at once, releasing the database's locks while the caller
         may still be inside the block (the session manager replays the stored reply there).
         """
         try:
             await self._work.flush()
+            await prove_leases(self._connection)
             await self._connection.commit()
         except Exception:
             await self._connection.rollback()
