@@ -98,9 +98,9 @@ def bootstrap(
     if catalog is None:
         raise ValueError("a provider directory handed in needs its catalog too")
     if prices is None:
-        from src.infrastructure.pricing.price_book import JsonPriceBook
+        from src.infrastructure.pricing.price_book import DatedPriceBook
 
-        prices = JsonPriceBook.load()
+        prices = DatedPriceBook.load()
     if clock is None:
         from src.infrastructure.clock import SystemClock
 

@@ -17,7 +17,10 @@ def new_id(prefix: str) -> str:
 
 
 class CallAccountant:
-    """Prices calls and writes their records; ``started`` is a ``Clock.monotonic`` reading."""
+    """Prices calls and writes their records; ``started`` is a ``Clock.monotonic`` reading.
+
+    A call is billed at the price in force when it ended, the time its record carries.
+    """
 
     def __init__(self, prices: PriceBook, clock: Clock) -> None:
         self._prices = prices
@@ -32,6 +35,7 @@ class CallAccountant:
         usage: TokenUsage,
         started: float,
     ) -> CallRecord:
+        now = self._clock.now()
         return CallRecord(
             id=new_id("call"),
             session_id=session_id,
@@ -39,9 +43,9 @@ class CallAccountant:
             provider=provider,
             model=model,
             usage=usage,
-            cost=cost_of(usage, self._prices.price_of(provider, model)),
+            cost=cost_of(usage, self._prices.price_of(provider, model, now)),
             latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
+            created_at=now,
         )
 
     def failed(

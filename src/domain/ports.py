@@ -35,8 +35,8 @@ class Clock(Protocol):
 
 
 class PriceBook(Protocol):
-    def price_of(self, provider: str, model: str) -> ModelPrice | None:
-        """The model's price, or ``None`` when the model is not in the table."""
+    def price_of(self, provider: str, model: str, at: datetime) -> ModelPrice | None:
+        """The model's price in force at ``at``, or ``None`` when the model has no price."""
         ...
 
 

@@ -107,9 +107,10 @@ def test_pricing_lists_openai_models_with_source_offline() -> None:
 
     assert result.exit_code == 0, result.output
     assert re.search(
-        r"│ openai\s+│ gpt-5\.4-mini\s+│\s+0\.75 │\s+0\.075 │\s+4\.50 │", result.stdout
+        r"│ openai\s+│ gpt-5\.4-mini\s+│ -\s+│\s+0\.75 │\s+0\.075 │\s+4\.5 │", result.stdout
     )
-    assert "https://openai.com/api/pricing/" in result.stdout
+    assert re.search(r"│ gpt-5\.4\s+│ -\s+│ 2\.5 \(>272,000: 5\) │", result.stdout)  # a tier
+    assert "genai-prices" in result.stdout
     assert "anthropic" not in result.stdout
 
     unknown = runner.invoke(app, ["pricing", "--provider", "nope"])
