@@ -25,6 +25,7 @@ from src.domain.passthrough import Passthrough
 from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
 from src.domain.session_manager import SessionManager
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
+from src.infrastructure.metrics import CallMetrics, RequestMetrics
 from src.infrastructure.settings import Settings
 
 Closer = Callable[[], Awaitable[Any]]
@@ -105,6 +106,8 @@ def bootstrap(
         from src.infrastructure.clock import SystemClock
 
         clock = SystemClock()
+    requests = RequestMetrics()
+    calls = CallMetrics(requests.registry)
     manager = SessionManager(
         uow=uow,
         providers=providers,
@@ -112,10 +115,14 @@ def bootstrap(
         locks=locks,
         clock=clock,
         policy=memory_policy(settings),
+        observer=calls,
     )
     services = Services(
         manager=manager,
-        passthrough=Passthrough(uow=uow, providers=providers, prices=prices, clock=clock),
+        passthrough=Passthrough(
+            uow=uow, providers=providers, prices=prices, clock=clock, observer=calls
+        ),
+        metrics=requests,
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(

@@ -74,9 +74,7 @@ class RequestContextMiddleware:
                 await failed(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], path, status_holder[0], elapsed)
+            self.metrics.observe(scope["method"], route_label(scope), status_holder[0], elapsed)
             if self.log_access:
                 access_log.info(
                     "%s %s %d %.1fms id=%s",
@@ -95,6 +93,27 @@ class RequestContextMiddleware:
                 except ValueError:
                     return False
         return False
+
+
+def route_label(scope: Scope) -> str:
+    """The route's full path template (``/api/sessions/{session_id}``), or ``unmatched``.
+
+    A route of a router included with a prefix knows only its own template (``/metrics`` for
+    both ``/api/metrics`` and ``/metrics``): the prefix is what precedes the part of the path
+    that its pattern matches.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    pattern = getattr(route, "path_regex", None)
+    if not template or pattern is None:
+        return "unmatched"
+    path: str = scope["path"]
+    start = 0
+    while start != -1:
+        if pattern.match(path[start:]):
+            return path[:start] + str(template)
+        start = path.find("/", start + 1)
+    return str(template)
 
 
 def _request_id(scope: Scope) -> str:

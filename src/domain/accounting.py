@@ -8,7 +8,7 @@ from decimal import Decimal
 from src.domain.entities import CallKind, CallRecord
 from src.domain.errors import ProviderError
 from src.domain.llm import TokenUsage
-from src.domain.ports import Clock, PriceBook
+from src.domain.ports import CallObserver, Clock, PriceBook
 from src.domain.pricing import cost_of
 
 
@@ -19,12 +19,19 @@ def new_id(prefix: str) -> str:
 class CallAccountant:
     """Prices calls and writes their records; ``started`` is a ``Clock.monotonic`` reading.
 
-    A call is billed at the price in force when it ended, the time its record carries.
+    A call is billed at the price in force when it ended, the time its record carries. Every
+    record made, and every turn finished, is reported to the ``observer`` (live metrics).
     """
 
-    def __init__(self, prices: PriceBook, clock: Clock) -> None:
+    def __init__(
+        self, prices: PriceBook, clock: Clock, observer: CallObserver | None = None
+    ) -> None:
         self._prices = prices
         self._clock = clock
+        self._observer = observer or _Unobserved()
+
+    def turn_finished(self, provider: str, model: str, seconds: float, interrupted: bool) -> None:
+        self._observer.turn_finished(provider, model, seconds, interrupted)
 
     def succeeded(
         self,
@@ -36,16 +43,18 @@ class CallAccountant:
         started: float,
     ) -> CallRecord:
         now = self._clock.now()
-        return CallRecord(
-            id=new_id("call"),
-            session_id=session_id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            usage=usage,
-            cost=cost_of(usage, self._prices.price_of(provider, model, now)),
-            latency_s=self._clock.monotonic() - started,
-            created_at=now,
+        return self._observed(
+            CallRecord(
+                id=new_id("call"),
+                session_id=session_id,
+                kind=kind,
+                provider=provider,
+                model=model,
+                usage=usage,
+                cost=cost_of(usage, self._prices.price_of(provider, model, now)),
+                latency_s=self._clock.monotonic() - started,
+                created_at=now,
+            )
         )
 
     def failed(
@@ -58,16 +67,32 @@ class CallAccountant:
         started: float,
     ) -> CallRecord:
         """A failed call costs nothing and carries the error's type as its code."""
-        return CallRecord(
-            id=new_id("call"),
-            session_id=session_id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            usage=TokenUsage(),
-            cost=Decimal(0),
-            latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
-            ok=False,
-            error_code=type(error).__name__,
+        return self._observed(
+            CallRecord(
+                id=new_id("call"),
+                session_id=session_id,
+                kind=kind,
+                provider=provider,
+                model=model,
+                usage=TokenUsage(),
+                cost=Decimal(0),
+                latency_s=self._clock.monotonic() - started,
+                created_at=self._clock.now(),
+                ok=False,
+                error_code=type(error).__name__,
+            )
         )
+
+    def _observed(self, record: CallRecord) -> CallRecord:
+        self._observer.call_recorded(record)
+        return record
+
+
+class _Unobserved:
+    """The observer when nobody watches."""
+
+    def call_recorded(self, record: CallRecord) -> None:
+        """Nothing to do."""
+
+    def turn_finished(self, provider: str, model: str, seconds: float, interrupted: bool) -> None:
+        """Nothing to do."""

@@ -21,7 +21,7 @@ from src.domain.llm import (
     TextDelta,
     close_stream,
 )
-from src.domain.ports import Clock, PriceBook, ProviderDirectory, UnitOfWorkFactory
+from src.domain.ports import CallObserver, Clock, PriceBook, ProviderDirectory, UnitOfWorkFactory
 from src.domain.tokens import estimated_usage
 from src.domain.turns import Target
 
@@ -42,10 +42,11 @@ class Passthrough:
         providers: ProviderDirectory,
         prices: PriceBook,
         clock: Clock,
+        observer: CallObserver | None = None,
     ) -> None:
         self._uow = uow
         self._providers = providers
-        self._accounts = CallAccountant(prices, clock)
+        self._accounts = CallAccountant(prices, clock, observer)
         self._clock = clock
 
     def _resolve(self, target: Target) -> tuple[str, LLMProvider, str]:

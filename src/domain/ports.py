@@ -40,6 +40,17 @@ class PriceBook(Protocol):
         ...
 
 
+class CallObserver(Protocol):
+    """Told of every provider call as it is accounted, and of every finished turn, so live
+    metrics (per process) need no query of the stored records."""
+
+    def call_recorded(self, record: CallRecord) -> None: ...
+
+    def turn_finished(
+        self, provider: str, model: str, seconds: float, interrupted: bool
+    ) -> None: ...
+
+
 class ProviderDirectory(Protocol):
     """Finds the adapter for a provider name (already wrapped with retries and breaker)."""
 

@@ -53,7 +53,14 @@ from src.domain.memory import (
     summary_request,
 )
 from src.domain.metrics import GlobalUsage, SessionMetrics, provider_usage, session_metrics
-from src.domain.ports import Clock, PriceBook, ProviderDirectory, SessionLocks, UnitOfWorkFactory
+from src.domain.ports import (
+    CallObserver,
+    Clock,
+    PriceBook,
+    ProviderDirectory,
+    SessionLocks,
+    UnitOfWorkFactory,
+)
 from src.domain.tokens import estimated_usage
 from src.domain.turns import (
     HistoryPage,
@@ -111,10 +118,11 @@ class SessionManager:
         locks: SessionLocks,
         clock: Clock,
         policy: MemoryPolicy,
+        observer: CallObserver | None = None,
     ) -> None:
         self._uow = uow
         self._providers = providers
-        self._accounts = CallAccountant(prices, clock)
+        self._accounts = CallAccountant(prices, clock, observer)
         self._locks = locks
         self._clock = clock
         self._policy = policy
@@ -528,6 +536,9 @@ class SessionManager:
                 if (replay := await self._replay(cmd)) is not None:
                     return replay
                 raise
+        self._accounts.turn_finished(
+            answer.provider, answer.model, result.execution_time, answer.interrupted
+        )
         return result
 
 

@@ -21,7 +21,9 @@ from src.infrastructure.persistence.migrate import upgrade_database
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "sessions, messages, summaries, provider_calls, idempotency_keys, session_leases"
+TABLES = (
+    "sessions, messages, summaries, provider_calls, idempotency_keys, session_leases, call_rollups"
+)
 
 
 class PostgresDatabases:

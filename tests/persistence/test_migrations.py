@@ -26,6 +26,7 @@ TABLES = {
     "provider_calls",
     "idempotency_keys",
     "session_leases",
+    "call_rollups",
 }
 
 

@@ -117,7 +117,8 @@ async def test_a_turn_is_written_in_one_statement_per_table_without_reading(
     finally:
         sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
 
-    assert statements == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+    # session, messages, summary, calls, idempotency key, then the calls' running totals
+    assert statements == ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT", "INSERT"]
 
 
 async def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) -> None:

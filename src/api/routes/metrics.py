@@ -1,3 +1,6 @@
+"""``/api/metrics``: the database-wide totals (from rollups kept with each turn's write);
+``/metrics``: this process's live counters for Prometheus."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
@@ -24,6 +27,5 @@ async def global_metrics(services: ServicesDep) -> GlobalMetricsResponse:
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}}},
 )
 async def prometheus_metrics(services: ServicesDep) -> Response:
-    """The same figures in the Prometheus text format."""
-    usage = await services.manager.global_usage()
-    return Response(render_prometheus(services.metrics, usage), media_type=PROMETHEUS_CONTENT_TYPE)
+    """This process's counters and histograms in the Prometheus text format (no query)."""
+    return Response(render_prometheus(services.metrics), media_type=PROMETHEUS_CONTENT_TYPE)

@@ -30,7 +30,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 from src.domain.entities import (
-    CallKind,
     CallRecord,
     CallTotals,
     Message,
@@ -39,6 +38,12 @@ from src.domain.entities import (
     SummaryVersion,
 )
 from src.domain.errors import IdempotencyConflict
+from src.infrastructure.persistence.rollups import (
+    ADD_TO_ROLLUP,
+    TOTALS,
+    rollup_params,
+    totals_of,
+)
 from src.infrastructure.persistence.tables import (
     IDEMPOTENCY_KEYS,
     MESSAGES,
@@ -78,6 +83,7 @@ class SqlWork:
         self._write_lock = write_lock
         self._holds_write_lock = False
         self._pending: list[_Insert | tuple[UpdateBase, dict[str, Any]]] = []
+        self._totals: list[dict[str, Any]] = []
 
     async def _before_write(self) -> None:
         if self._write_lock is not None and not self._holds_write_lock:
@@ -97,13 +103,18 @@ class SqlWork:
         else:
             self._pending.append(_Insert(table, rows))
 
+    def add_to_totals(self, params: dict[str, Any]) -> None:
+        """Queues a share of the running totals; they commute, so all go last in one batch."""
+        self._totals.append(params)
+
     def write(self, statement: UpdateBase, params: dict[str, Any]) -> None:
         self._pending.append((statement, params))
 
     async def flush(self) -> None:
         """Sends the queued writes in order; a reused idempotency key becomes a domain error."""
         pending, self._pending = self._pending, []
-        if pending:
+        totals, self._totals = self._totals, []
+        if pending or totals:
             await self._before_write()
         for item in pending:
             if not isinstance(item, _Insert):
@@ -115,6 +126,8 @@ class SqlWork:
                 if item.table is IDEMPOTENCY_KEYS and _is_unique_violation(error):
                     raise IdempotencyConflict(item.rows[0]["key"]) from error
                 raise
+        if totals:
+            await self._connection.execute(ADD_TO_ROLLUP, totals)
 
     async def execute(self, statement: sa.Executable) -> sa.Result[*tuple[Any, ...]]:
         await self.flush()
@@ -313,7 +326,9 @@ class SqlCallRepository:
         self._work = work
 
     async def add(self, record: CallRecord) -> None:
+        """Queues the record and its share of the running totals (``rollups``)."""
         usage = record.usage
+        cost = to_picodollars(record.cost)
         self._work.insert(
             PROVIDER_CALLS,
             [
@@ -329,7 +344,7 @@ class SqlCallRepository:
                     "cache_write_tokens": usage.cache_write_tokens,
                     "reasoning_tokens": usage.reasoning_tokens,
                     "estimated": usage.estimated,
-                    "cost": to_picodollars(record.cost),
+                    "cost": cost,
                     "latency_s": record.latency_s,
                     "ok": record.ok,
                     "error_code": record.error_code,
@@ -337,9 +352,13 @@ class SqlCallRepository:
                 }
             ],
         )
+        self._work.add_to_totals(rollup_params(record, cost))
 
     async def totals(self, session_id: str | None) -> Sequence[CallTotals]:
-        """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
+        """Of every call: the rollups. Of a session: one aggregate query over its records,
+        where ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
+        if session_id is None:
+            return totals_of(await self._work.rows(TOTALS), from_picodollars)
         calls = PROVIDER_CALLS.c
         statement = (
             sa.select(
@@ -354,38 +373,11 @@ class SqlCallRepository:
                 sa.func.count() - sa.func.count(calls.cost),
                 sa.func.sum(calls.latency_s),
             )
+            .where(calls.session_id == session_id)
             .group_by(calls.provider, calls.kind)
             .order_by(calls.provider, calls.kind)
         )
-        if session_id is not None:
-            statement = statement.where(calls.session_id == session_id)
-        result = await self._work.execute(statement)
-        return [
-            CallTotals(
-                provider=provider,
-                kind=cast(CallKind, kind),
-                calls=int(count),
-                failures=int(failures),
-                input_tokens=int(input_tokens),
-                output_tokens=int(output_tokens),
-                cached_input_tokens=int(cached),
-                cost=from_picodollars(cost) or Decimal(0),
-                calls_with_unknown_cost=int(unknown),
-                latency_s_sum=float(latency),
-            )
-            for (
-                provider,
-                kind,
-                count,
-                failures,
-                input_tokens,
-                output_tokens,
-                cached,
-                cost,
-                unknown,
-                latency,
-            ) in result
-        ]
+        return totals_of(await self._work.rows(statement), from_picodollars)
 
 
 class SqlIdempotencyRepository:

@@ -163,9 +163,28 @@ class SessionLeaseRow(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class CallRollupRow(SQLModel, table=True):
+    """Sums of the call records of one provider and kind (a share of them: see ``rollups``)."""
+
+    __tablename__ = "call_rollups"
+
+    provider: str = Field(sa_type=sa.String, primary_key=True)
+    kind: str = Field(sa_type=sa.String, primary_key=True)
+    bucket: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    calls: int = Field(sa_type=sa.BigInteger)
+    failures: int = Field(sa_type=sa.BigInteger)
+    input_tokens: int = Field(sa_type=sa.BigInteger)
+    output_tokens: int = Field(sa_type=sa.BigInteger)
+    cached_input_tokens: int = Field(sa_type=sa.BigInteger)
+    cost: int = Field(sa_type=sa.BigInteger)  # picodollars
+    unknown_cost_calls: int = Field(sa_type=sa.BigInteger)
+    latency_s_sum: float
+
+
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]
 PROVIDER_CALLS: sa.Table = ProviderCallRow.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY_KEYS: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+CALL_ROLLUPS: sa.Table = CallRollupRow.__table__  # type: ignore[attr-defined]
 METADATA = SQLModel.metadata
