@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -85,8 +86,9 @@ def envelope(
     message: str,
     details: dict[str, Any] | None = None,
     retry_after: float | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {}
+    headers = dict(headers or {})
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return JSONResponse(
@@ -146,13 +148,16 @@ def openai_error_body(status: int, code: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+_KEPT_HEADERS = frozenset({"retry-after", "allow"})
+
+
 def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
     """Re-shapes an envelope response for ``/v1`` paths, keeping status and headers."""
     if not request.url.path.startswith(OPENAI_PREFIX):
         return response
     error = json.loads(bytes(response.body))["error"]
     body = openai_error_body(response.status_code, error["code"], error["message"])
-    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     return JSONResponse(body, status_code=response.status_code, headers=headers)
 
 
@@ -178,4 +183,6 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return _in_openai_format(request, envelope(exc.status_code, code, message))
+        # A 405 carries ``Allow`` (RFC 9110), which Starlette puts in the exception's headers.
+        response = envelope(exc.status_code, code, message, headers=exc.headers)
+        return _in_openai_format(request, response)

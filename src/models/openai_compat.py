@@ -6,19 +6,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.models.text import StorableText
+
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
-    text: str | None = None
+    text: StorableText | None = None
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
+    content: StorableText | list[ContentPart] | None = None
 
     @property
     def text(self) -> str:
@@ -49,13 +51,14 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str = Field(
-        description="`provider/model`, a provider name, or a model of the default provider."
+    model: StorableText = Field(
+        max_length=256,
+        description="`provider/model`, a provider name, or a model of the default provider.",
     )
     messages: list[ChatMessageIn] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
     stream: bool = False
     stream_options: StreamOptions | None = None
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from src.models.text import StorableText
 
 _EXAMPLE_SESSION = "sess_4f9c2d7e8a1b4c3d9e0f1a2b3c4d5e6f"
 
@@ -14,12 +17,18 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str | None = Field(None, description="Provider name; default: DEFAULT_PROVIDER.")
-    model: str | None = Field(None, description="Model name; default: the provider's default.")
+    provider: StorableText | None = Field(
+        None, max_length=64, description="Provider name; default: DEFAULT_PROVIDER."
+    )
+    model: StorableText | None = Field(
+        None, max_length=256, description="Model name; default: the provider's default."
+    )
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    system_prompt: str | None = Field(None, description="Overrides the session's system prompt.")
-    fallbacks: list[str] = Field(
+    system_prompt: StorableText | None = Field(
+        None, description="Overrides the session's system prompt."
+    )
+    fallbacks: list[Annotated[StorableText, Field(max_length=256)]] = Field(
         default_factory=list,
         max_length=8,
         description="`provider` or `provider:model`, tried in order when the provider fails "
@@ -57,8 +66,10 @@ class OrchestrateRequest(BaseModel):
         },
     )
 
-    message: str = Field(description="The user's new message.")
-    session_id: str | None = Field(None, description="Omitted: a new session is created.")
+    message: StorableText = Field(description="The user's new message.")
+    session_id: StorableText | None = Field(
+        None, max_length=256, description="Omitted: a new session is created."
+    )
     agent_config: AgentConfig | None = None
     stream: bool = Field(False, description="Answer with Server-Sent Events.")
 

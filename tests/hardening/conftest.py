@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from tests.api.conftest import Catalog
 from tests.fakes import openai_wire
 from tests.fakes.domain import FakeDirectory, FakeProvider, FixedPrices
 from tests.fakes.upstream import FakeUpstream
-from tests.persistence.conftest import postgres  # noqa: F401 - the session-scoped fixture
+from tests.persistence.conftest import (  # noqa: F401 - postgres: the session-scoped fixture
+    PostgresDatabases,
+    postgres,
+    require_postgres,
+)
 from tests.unit.test_session_manager import PRICE
 
 
@@ -37,7 +42,28 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
+    """On SQLite."""
+    async with serving(f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}") as harness:
+        yield harness
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def served_on_both(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres: PostgresDatabases | str,  # noqa: F811 - the fixture imported above
+) -> AsyncIterator[Served]:
+    """On SQLite, then on a new PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
+    else:
+        url = await require_postgres(postgres).create()
+    async with serving(url) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def serving(url: str) -> AsyncIterator[Served]:
     provider = FakeProvider()
     directory = FakeDirectory(provider)
     settings = Settings(_env_file=None, database_url=url, access_log=False)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from src.api.dependencies import ServicesDep
 from src.api.presenters import history_out, session_metrics_out, session_out
@@ -14,11 +14,16 @@ from src.models.sessions import (
     SessionMetricsResponse,
     SessionResponse,
 )
+from src.models.text import StorableText
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
+# Bounded so that no value can overflow a database's 64-bit integers (a 500 once).
+MAX_OFFSET = 2**31 - 1
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+SessionId = Annotated[StorableText, Path(max_length=256)]
+UserId = Annotated[StorableText | None, Query(max_length=256)]
 
 
 @router.post(
@@ -40,7 +45,7 @@ async def create_session(
 @router.get("", response_model=SessionList, responses=error_responses(422))
 async def list_sessions(
     services: ServicesDep,
-    user_id: str | None = None,
+    user_id: UserId = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> SessionList:
@@ -53,8 +58,8 @@ async def list_sessions(
     )
 
 
-@router.get("/{session_id}", response_model=SessionResponse, responses=error_responses(404))
-async def get_session(session_id: str, services: ServicesDep) -> SessionResponse:
+@router.get("/{session_id}", response_model=SessionResponse, responses=error_responses(404, 422))
+async def get_session(session_id: SessionId, services: ServicesDep) -> SessionResponse:
     return session_out(await services.manager.get_session(session_id))
 
 
@@ -64,7 +69,7 @@ async def get_session(session_id: str, services: ServicesDep) -> SessionResponse
     response_class=Response,
     responses=error_responses(404, 409),
 )
-async def delete_session(session_id: str, services: ServicesDep) -> Response:
+async def delete_session(session_id: SessionId, services: ServicesDep) -> Response:
     """Deletes the session, its messages and summaries (usage records stay in global metrics)."""
     await services.manager.delete_session(session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -74,7 +79,7 @@ async def delete_session(session_id: str, services: ServicesDep) -> Response:
     "/{session_id}/history", response_model=HistoryResponse, responses=error_responses(404, 422)
 )
 async def history(
-    session_id: str, services: ServicesDep, limit: Limit = 50, offset: Offset = 0
+    session_id: SessionId, services: ServicesDep, limit: Limit = 50, offset: Offset = 0
 ) -> HistoryResponse:
     """Every stored message, oldest first, with the current summary."""
     page = await services.manager.history(session_id, limit=limit, offset=offset)
@@ -82,8 +87,10 @@ async def history(
 
 
 @router.get(
-    "/{session_id}/metrics", response_model=SessionMetricsResponse, responses=error_responses(404)
+    "/{session_id}/metrics",
+    response_model=SessionMetricsResponse,
+    responses=error_responses(404, 422),
 )
-async def session_metrics(session_id: str, services: ServicesDep) -> SessionMetricsResponse:
+async def session_metrics(session_id: SessionId, services: ServicesDep) -> SessionMetricsResponse:
     """Sums of this session's provider calls, summarization included."""
     return session_metrics_out(await services.manager.session_metrics(session_id))
