@@ -12,6 +12,7 @@ from src.api.dependencies import Services
 from src.api.errors import install_error_handlers
 from src.api.middleware import RequestContextMiddleware
 from src.api.routes import health, metrics, openai_compat, orchestrate, providers, sessions
+from src.api.routes.docs import install_docs
 
 DESCRIPTION = """
 A self-hosted gateway that holds conversations for backend services. Each turn loads the
@@ -33,12 +34,13 @@ def create_app(
         title="Orchestrator",
         version=services.config.version,
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # served by ``routes.docs`` from the package, not from a CDN
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         health.router,
         providers.router,

@@ -67,7 +67,7 @@ async def get_session(session_id: SessionId, services: ServicesDep) -> SessionRe
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 422),
 )
 async def delete_session(session_id: SessionId, services: ServicesDep) -> Response:
     """Deletes the session, its messages and summaries (usage records stay in global metrics)."""
