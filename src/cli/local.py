@@ -64,7 +64,7 @@ def db_upgrade(
     except ArgumentError:
         raise CliError("the database URL is not a SQLAlchemy URL") from None
     try:
-        asyncio.run(upgrade_database(text))
+        applied = asyncio.run(upgrade_database(text))
     except (SQLAlchemyError, OSError, ValueError, TypeError) as error:
         # TypeError: the driver refused a query parameter of the URL (``?bogus=1``).
         # Drivers may quote the connection string; the password never reaches the terminal.
@@ -72,7 +72,10 @@ def db_upgrade(
         if url.password:
             reason = reason.replace(str(url.password), "***")
         raise CliError(f"database upgrade failed: {reason}") from None
-    typer.echo(f"database at {url.render_as_string(hide_password=True)} is up to date")
+    for revision in applied:
+        typer.echo(f"applied {revision}")
+    where = url.render_as_string(hide_password=True)
+    typer.echo(f"database at {where} is up to date" + ("" if applied else " (nothing to apply)"))
 
 
 @reports_errors

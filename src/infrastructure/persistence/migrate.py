@@ -14,6 +14,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from src.infrastructure.persistence.engine import create_engine
@@ -38,11 +40,13 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-async def upgrade_database(database_url: str) -> None:
+async def upgrade_database(database_url: str) -> list[str]:
     """Applies every migration not yet applied; a no-op on a database already at head.
 
-    Processes may call this at the same time on PostgreSQL. Within one process, call it once
-    at a time: alembic keeps its migration context in module globals.
+    Returns what was applied, oldest first, as ``"<revision> <description>"`` lines (empty
+    when the database was at head already). Processes may call this at the same time on
+    PostgreSQL. Within one process, call it once at a time: alembic keeps its migration
+    context in module globals.
     """
     config = alembic_config(database_url)
     engine = create_engine(database_url, pool_size=1)
@@ -52,12 +56,17 @@ async def upgrade_database(database_url: str) -> None:
                 await connection.execute(
                     sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY))
                 )
-            await connection.run_sync(_upgrade_to_head, config)
+            applied = await connection.run_sync(_upgrade_to_head, config)
             await connection.commit()
     finally:
         await engine.dispose()
+    return applied
 
 
-def _upgrade_to_head(connection: Connection, config: Config) -> None:
+def _upgrade_to_head(connection: Connection, config: Config) -> list[str]:
+    before = MigrationContext.configure(connection).get_current_revision()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    scripts = ScriptDirectory.from_config(config)
+    pending = scripts.iterate_revisions(scripts.get_current_head(), before)
+    return [f"{s.revision} {s.doc.splitlines()[0]}" for s in reversed(list(pending))]

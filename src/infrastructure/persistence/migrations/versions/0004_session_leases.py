@@ -1,5 +1,7 @@
-"""Session leases (the turn lock of a session, held as a row instead of a connection) and
-call rollups (running totals of the call records, built from the records already stored).
+"""Session leases and call rollups.
+
+Session leases: the turn lock of a session, held as a row instead of a connection. Call
+rollups: running totals of the call records, built from the records already stored.
 
 Revision ID: 0004
 Revises: 0001
