@@ -2,7 +2,8 @@
 database's metrics reconcile with what it stores.
 
 Turns run concurrently on several sessions while the process is killed (no shutdown of any
-kind); it is restarted on the same database, three times. Every turn answered 200 before a
+kind); it is restarted on the same database, three times, on SQLite and on PostgreSQL (where
+the killed holder's session leases must expire for its sessions to go on). Every turn answered 200 before a
 kill must be in its session's history, its reply right after its question; a turn cut by the
 kill may be stored or not, but never half. Afterwards the global totals (kept as running
 totals) equal the sums of every session's own call records.
@@ -16,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.fakes import openai_wire
 from tests.fakes.upstream import FakeUpstream, Received, Reply
 from tests.hardening.processes import Replica
+from tests.persistence.conftest import (  # noqa: F401 - postgres: the session-scoped fixture
+    PostgresDatabases,
+    postgres,
+    require_postgres,
+)
 
 SESSIONS = 6
 KILLS = 3
@@ -54,8 +61,18 @@ async def load(url: str, sessions: list[str], acknowledged: list[tuple[str, str]
         await asyncio.gather(*(worker(client, sid) for sid in sessions))
 
 
-async def test_sigkill_under_load_loses_no_acknowledged_turn(tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'chaos.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres: PostgresDatabases | str,  # noqa: F811 - the fixture imported above
+) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'chaos.db'}"
+    return await require_postgres(postgres).create()
+
+
+async def test_sigkill_under_load_loses_no_acknowledged_turn(database: str) -> None:
     acknowledged: list[tuple[str, str]] = []
     with FakeUpstream(slow_echo) as upstream:
         replica = Replica(
@@ -65,6 +82,8 @@ async def test_sigkill_under_load_loses_no_acknowledged_turn(tmp_path: Path) -> 
             # No summaries: then every call record is a turn, and the counts can be compared.
             SESSION_SUMMARIZATION_THRESHOLD="1000000",
             SESSION_SUMMARY_TOKEN_THRESHOLD="0",
+            # The killed process's session leases (PostgreSQL) free their sessions this soon.
+            SESSION_LEASE_TTL_S="1",
         ).start()
         async with httpx.AsyncClient(timeout=10) as client:
             created = [

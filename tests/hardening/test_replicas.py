@@ -91,3 +91,27 @@ async def test_an_exhausted_pool_answers_503_with_retry_after_never_500(
     assert {a.status_code for a in refused} == {503}
     assert all(a.headers["Retry-After"] == "1" for a in refused)
     assert {a.json()["error"]["code"] for a in refused} == {"storage_unavailable"}
+
+
+async def test_streamed_and_plain_turns_commit_under_their_lease(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    """The lease's fencing check runs inside a streamed turn's commit too."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        sid = (await client.post(f"{replicas[0].url}/api/sessions", json={})).json()["session_id"]
+        streamed = await client.post(
+            f"{replicas[0].url}/api/orchestrate",
+            json={"message": "streamed", "session_id": sid, "stream": True},
+        )
+        plain = await client.post(
+            f"{replicas[1].url}/api/orchestrate", json={"message": "plain", "session_id": sid}
+        )
+        history = (await client.get(f"{replicas[1].url}/api/sessions/{sid}/history")).json()
+
+    assert "event: done" in streamed.text and plain.status_code == 200
+    assert [m["content"] for m in history["messages"]] == [
+        "streamed",
+        "echo: streamed",
+        "plain",
+        "echo: plain",
+    ]
