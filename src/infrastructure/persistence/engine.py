@@ -47,7 +47,13 @@ def create_engine(
             raise ValueError("in-memory SQLite is not supported: give a file path")
         # Closing a connection already rolls back what it left open; the pool's own reset
         # would be a second round trip to SQLite's worker thread on every unit of work.
-        engine = create_async_engine(database_url, pool_size=pool_size, pool_reset_on_return=None)
+        engine = create_async_engine(
+            database_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_s,
+            pool_reset_on_return=None,
+        )
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
 
         def apply_pragmas(dbapi_connection: Any, _record: object) -> None:
