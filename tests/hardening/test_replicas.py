@@ -48,6 +48,9 @@ async def test_200_concurrent_turns_on_one_session_over_two_replicas(
             return await client.post(f"{replica.url}/api/orchestrate", json=body)
 
         answers = await asyncio.gather(*(turn(i) for i in range(TURNS)))
+    # A new client: a kept-alive connection idle past the server's keep-alive timeout during
+    # the burst may be closed by the server just as it is reused.
+    async with httpx.AsyncClient(timeout=30) as client:
         history = await client.get(
             f"{replicas[1].url}/api/sessions/{sid}/history", params={"limit": 500}
         )
