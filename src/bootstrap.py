@@ -37,6 +37,7 @@ from src.domain.ports import (
 )
 from src.infrastructure.auth.exposure import is_loopback, refusal, settle_mode
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
+from src.infrastructure.metrics import CallMetrics, RequestMetrics
 from src.infrastructure.settings import Settings
 from src.infrastructure.telemetry import ObservedSessionManager, TurnTracer
 
@@ -117,9 +118,9 @@ def bootstrap(
         database_ready = database_ready or ping
         key_lookup = key_lookup or lookup
     if prices is None:
-        from src.infrastructure.pricing.price_book import JsonPriceBook
+        from src.infrastructure.pricing.price_book import DatedPriceBook
 
-        prices = JsonPriceBook.load()
+        prices = DatedPriceBook.load()
     if providers is None:
         registry = _provider_registry(settings, env, prices)
         shutdown.append(registry.aclose)
@@ -138,6 +139,8 @@ def bootstrap(
         providers, uow, tracer = tracing.directory(providers), tracing.units(uow), tracing.turns
         app_hooks.append(tracing.instrument)
         shutdown.append(tracing.aclose)
+    requests = RequestMetrics()
+    calls = CallMetrics(requests.registry)
     authenticator = Authenticator(
         uow=uow,
         clock=clock,
@@ -152,10 +155,13 @@ def bootstrap(
 
     startup.append(settle_auth_mode)  # after the migrations: stored keys count
     admission = Admission(limiter or _rate_limiter(settings, shutdown))
-    ports = Ports(uow=uow, providers=providers, prices=prices, locks=locks, clock=clock)
+    ports = Ports(
+        uow=uow, providers=providers, prices=prices, locks=locks, clock=clock, observer=calls
+    )
     manager = ObservedSessionManager(ports, memory_policy(settings), admission, tracer=tracer)
     services = Services(
         manager=manager,
+        metrics=requests,
         providers=catalog,
         database_ready=database_ready,
         config=ApiConfig(
@@ -216,7 +222,11 @@ def _sql_persistence(
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
-    database = database_for(settings.database_url, pool_size=settings.database_pool_size)
+    database = database_for(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout_s=settings.database_pool_timeout_s,
+    )
     if uow is None and settings.run_migrations_on_start:
 
         async def migrate() -> None:
@@ -230,10 +240,17 @@ def _sql_persistence(
         from src.infrastructure.persistence.engine import create_engine
         from src.infrastructure.persistence.locks import session_locks_for
 
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        # Leases and analytics reads: short statements, on a pool of their own beside the
+        # raw driver's (docs/deployment.md counts both).
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_side_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout_s=settings.database_pool_timeout_s,
+        )
         shutdown.append(engine.dispose)
         if locks is None:
-            sql_locks = session_locks_for(engine, pool_size=settings.database_pool_size)
+            sql_locks = session_locks_for(engine, lease_ttl_s=settings.session_lease_ttl_s)
             shutdown.append(sql_locks.aclose)
             locks = sql_locks
         analytics = analytics or SqlAnalytics(engine)

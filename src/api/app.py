@@ -26,6 +26,7 @@ from src.api.routes import (
     sessions,
     ws,
 )
+from src.api.routes.docs import install_docs
 from src.api.security import SecurityHeadersMiddleware
 
 DESCRIPTION = """
@@ -49,12 +50,13 @@ def create_app(
         title="Orchestrator",
         version=services.config.version,
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # served by ``routes.docs`` from the package, not from a CDN
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router, prefix="/api")
     authenticated = [Depends(current_principal)]
     for router in (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -70,6 +71,7 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.OrchestratorError], int, str], ...] = (
     (domain.KeyNotFound, 404, "key_not_found"),
     (domain.AgentNotFound, 404, "agent_not_found"),
     (domain.AgentExists, 409, "agent_exists"),
+    (domain.StorageUnavailable, 503, "storage_unavailable"),
     (domain.ProviderNotConfigured, 503, "provider_not_configured"),
     (domain.ProviderUnavailable, 503, "provider_unavailable"),
     (domain.ProviderTimeout, 504, "provider_timeout"),
@@ -91,8 +93,9 @@ def envelope(
     message: str,
     details: dict[str, Any] | None = None,
     retry_after: float | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {}
+    headers = dict(headers or {})
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if status == 401:
@@ -177,6 +180,9 @@ def _param_of(details: dict[str, Any]) -> str | None:
     return str(field) if field else None
 
 
+_KEPT_HEADERS = frozenset({"retry-after", "allow", "www-authenticate"})
+
+
 def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
     """Re-shapes an envelope response for ``/v1`` paths, keeping its headers; an invalid
     request is 400 there, as OpenAI answers it (422 on ``/api``)."""
@@ -186,8 +192,7 @@ def _in_openai_format(request: Request, response: JSONResponse) -> JSONResponse:
     param = _param_of(error.get("details") or {})
     status = 400 if response.status_code == 422 else response.status_code
     body = openai_error_body(status, error["code"], error["message"], param)
-    kept = ("retry-after", "www-authenticate")
-    headers = {k: v for k, v in response.headers.items() if k.lower() in kept}
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -213,4 +218,6 @@ def install_error_handlers(app: FastAPI) -> None:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return _in_openai_format(request, envelope(exc.status_code, code, message))
+        # A 405 carries ``Allow`` (RFC 9110), which Starlette puts in the exception's headers.
+        response = envelope(exc.status_code, code, message, headers=exc.headers)
+        return _in_openai_format(request, response)

@@ -1,6 +1,10 @@
 """One pure-ASGI middleware for what every request needs: a request id, a body size limit,
 request counters and one structured access line. Pure ASGI (not BaseHTTPMiddleware) keeps
 its cost to microseconds and lets streamed responses pass through untouched.
+
+The body limit counts the bytes actually received, so a chunked body (no ``Content-Length``)
+or one whose header lies is refused as soon as it passes the limit, before the rest is read
+or anything is parsed; a declared ``Content-Length`` over the limit is refused unread.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from src.api.errors import envelope
 from src.infrastructure.logging_setup import bind_request, request_fields, unbind_request
 from src.infrastructure.metrics import RequestMetrics
@@ -21,6 +27,20 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once the body passes the limit.
+
+    An ``HTTPException``, so that the framework's body parsing lets it through to the error
+    handlers (413) instead of reporting an unreadable body; this middleware answers it itself
+    when it reaches here first.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+        self.limit = limit
+
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("orchestrator.access")
@@ -55,18 +75,25 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        limit = self.max_body_bytes
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
         try:
-            if self._too_large(scope):
-                limit = self.max_body_bytes
-                too_large = envelope(
-                    413,
-                    "payload_too_large",
-                    f"the request body is larger than {limit} bytes",
-                    {"limit_bytes": limit},
-                )
-                await too_large(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
+            if self._declared_too_large(scope):
+                raise BodyTooLarge(limit)
+            await self.app(scope, receive_within_limit, send_with_id)
+        except BodyTooLarge as error:
+            if not response_started[0]:
+                await _too_large(error.limit)(scope, receive, send_with_id)
         except Exception as error:  # noqa: BLE001 - the last line of defence, by design
             # Handled here rather than by an exception handler: Starlette re-raises after its
             # handler so that the server logs the traceback, and no stack trace may reach a log.
@@ -76,9 +103,7 @@ class RequestContextMiddleware:
                 await failed(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], path, status_holder[0], elapsed)
+            self.metrics.observe(scope["method"], route_label(scope), status_holder[0], elapsed)
             if self.log_access:
                 fields = {
                     "method": scope["method"],
@@ -91,7 +116,7 @@ class RequestContextMiddleware:
                 )
             unbind_request(bound)
 
-    def _too_large(self, scope: Scope) -> bool:
+    def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -99,6 +124,36 @@ class RequestContextMiddleware:
                 except ValueError:
                     return False
         return False
+
+
+def _too_large(limit: int) -> ASGIApp:
+    return envelope(
+        413,
+        "payload_too_large",
+        f"the request body is larger than {limit} bytes",
+        {"limit_bytes": limit},
+    )
+
+
+def route_label(scope: Scope) -> str:
+    """The route's full path template (``/api/sessions/{session_id}``), or ``unmatched``.
+
+    A route of a router included with a prefix knows only its own template (``/metrics`` for
+    both ``/api/metrics`` and ``/metrics``): the prefix is what precedes the part of the path
+    that its pattern matches.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    pattern = getattr(route, "path_regex", None)
+    if not template or pattern is None:
+        return "unmatched"
+    path: str = scope["path"]
+    start = 0
+    while start != -1:
+        if pattern.match(path[start:]):
+            return path[:start] + str(template)
+        start = path.find("/", start + 1)
+    return str(template)
 
 
 def _request_id(scope: Scope) -> str:

@@ -8,6 +8,9 @@ prints one ``error: ...`` line on stderr and exits 1; usage errors exit 2.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from src.cli.chat import chat
@@ -22,7 +25,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            typer.echo(f"orchestrator {version('orchestrator')}")
+        except PackageNotFoundError:  # a checkout that was not installed
+            typer.echo("orchestrator 0.0.0+local")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """Operate the Orchestrator LLM gateway."""
+
+
 app.command()(serve)
 app.add_typer(db_app, name="db")
 app.command()(providers)

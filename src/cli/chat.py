@@ -44,6 +44,8 @@ def chat(
     out = console()
     failed = False
     with ServiceClient(url, api_key) as api:
+        if provider is not None:
+            _require_provider(api, provider)
         if session is None:
             session_id = api.post("/api/sessions", {})["session_id"]
             out.print(f"session {session_id} (new)")
@@ -63,6 +65,15 @@ def chat(
             out.print(usage_line(turn), style="dim")
     if failed:
         raise typer.Exit(1)
+
+
+def _require_provider(api: ServiceClient, name: str) -> None:
+    """Fails before a session is created when no turn could reach ``name``."""
+    listed = {p["name"]: p for p in api.get("/api/providers")["providers"]}
+    if name not in listed:
+        raise CliError(f"unknown provider {name!r}; the service knows {', '.join(sorted(listed))}")
+    if not listed[name]["is_configured"]:
+        raise CliError(f"provider {name!r} is not configured on the service (no API key)")
 
 
 def usage_line(turn: dict[str, Any]) -> str:

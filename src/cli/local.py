@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from src.cli.output import CliError, blank_if_none, console, reports_errors
-from src.infrastructure.pricing.price_book import JsonPriceBook, PriceEntry
+from src.infrastructure.llm_providers.registry import PROVIDER_ADAPTERS
+from src.infrastructure.pricing.price_book import DatedPriceBook, PriceEntry
 from src.infrastructure.settings import Settings
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -63,7 +64,7 @@ def db_upgrade(
     except ArgumentError:
         raise CliError("the database URL is not a SQLAlchemy URL") from None
     try:
-        asyncio.run(upgrade_database(text))
+        applied = asyncio.run(upgrade_database(text))
     except (SQLAlchemyError, OSError, ValueError, TypeError) as error:
         # TypeError: the driver refused a query parameter of the URL (``?bogus=1``).
         # Drivers may quote the connection string; the password never reaches the terminal.
@@ -71,15 +72,20 @@ def db_upgrade(
         if url.password:
             reason = reason.replace(str(url.password), "***")
         raise CliError(f"database upgrade failed: {reason}") from None
-    typer.echo(f"database at {url.render_as_string(hide_password=True)} is up to date")
+    for revision in applied:
+        typer.echo(f"applied {revision}")
+    where = url.render_as_string(hide_password=True)
+    typer.echo(f"database at {where} is up to date" + ("" if applied else " (nothing to apply)"))
 
 
 @reports_errors
 def pricing(
     provider: Annotated[str | None, typer.Option(help="Only this provider's models.")] = None,
 ) -> None:
-    """Show the price table the service bills with (USD per 1M tokens), without a service."""
-    entries = [e for e in JsonPriceBook.load().entries() if provider in (None, e.provider)]
+    """Show the prices in force today for the models the service knows (USD per 1M tokens)."""
+    known = {entry.SPEC.name: entry.SPEC.models for entry in PROVIDER_ADAPTERS}
+    book = DatedPriceBook.load()
+    entries = [e for e in book.entries(known) if provider in (None, e.provider)]
     if not entries:
         raise CliError(f"no prices for provider {provider!r}")
     out = console()
@@ -88,25 +94,26 @@ def pricing(
     sources = Table(title="Sources")
     sources.add_column("provider")
     sources.add_column("source", overflow="fold")
-    sources.add_column("as of", no_wrap=True)
-    for entry in {e.provider: e for e in entries}.values():
-        sources.add_row(entry.provider, entry.source, entry.as_of)
+    for entry in {(e.provider, e.source): e for e in entries}.values():
+        sources.add_row(entry.provider, entry.source)
     out.print(sources)
 
 
 def _price_table(entries: list[PriceEntry]) -> Table:
-    """A ``cache write`` column appears only when some model bills cache writes apart."""
+    """A ``cache write`` column appears only when some model bills cache writes apart; a tiered
+    rate shows its long-context steps as ``base (>threshold: rate)``."""
     with_writes = any(e.price.cache_write is not None for e in entries)
     table = Table(title="Prices, USD per 1M tokens")
     table.add_column("provider")
     table.add_column("model", no_wrap=True)
+    table.add_column("since", no_wrap=True)
     headings = ["input", "cached input", "output"] + (["cache write"] if with_writes else [])
     for heading in headings:
         table.add_column(heading, justify="right")
     for entry in entries:
         price = entry.price
         prices = [price.input, price.cached_input, price.output]
-        row = [entry.provider, entry.model, *(str(p) for p in prices)]
+        row = [entry.provider, entry.model, entry.since, *(str(p) for p in prices)]
         if with_writes:
             row.append(blank_if_none(price.cache_write))
         table.add_row(*row)

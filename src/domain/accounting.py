@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from src.domain.entities import CallKind, CallRecord
 from src.domain.errors import ProviderError
 from src.domain.llm import TokenUsage
-from src.domain.ports import Clock, PriceBook
+from src.domain.ports import CallObserver, Clock, PriceBook
 from src.domain.pricing import cost_of
 
 
@@ -17,11 +18,21 @@ def new_id(prefix: str) -> str:
 
 
 class CallAccountant:
-    """Prices calls and writes their records; ``started`` is a ``Clock.monotonic`` reading."""
+    """Prices calls and writes their records; ``started`` is a ``Clock.monotonic`` reading.
 
-    def __init__(self, prices: PriceBook, clock: Clock) -> None:
+    A call is billed at the price in force when it ended, the time its record carries. Every
+    record made, and every turn finished, is reported to the ``observer`` (live metrics).
+    """
+
+    def __init__(
+        self, prices: PriceBook, clock: Clock, observer: CallObserver | None = None
+    ) -> None:
         self._prices = prices
         self._clock = clock
+        self._observer = observer or _Unobserved()
+
+    def turn_finished(self, provider: str, model: str, seconds: float, interrupted: bool) -> None:
+        self._observer.turn_finished(provider, model, seconds, interrupted)
 
     def succeeded(
         self,
@@ -32,8 +43,9 @@ class CallAccountant:
         usage: TokenUsage,
         started: float,
     ) -> CallRecord:
-        cost = cost_of(usage, self._prices.price_of(provider, model))
-        return self._record(session_id, kind, provider, model, started, usage, cost)
+        now = self._clock.now()
+        cost = cost_of(usage, self._prices.price_of(provider, model, now))
+        return self._record(session_id, kind, provider, model, started, now, usage, cost)
 
     def failed(
         self,
@@ -45,8 +57,10 @@ class CallAccountant:
         started: float,
     ) -> CallRecord:
         """A failed call costs nothing and carries the error's type as its code."""
+        now = self._clock.now()
+        nothing = TokenUsage()
         return self._record(
-            session_id, kind, provider, model, started, TokenUsage(), Decimal(0), error
+            session_id, kind, provider, model, started, now, nothing, Decimal(0), error
         )
 
     def _record(
@@ -56,11 +70,12 @@ class CallAccountant:
         provider: str,
         model: str,
         started: float,
+        now: datetime,
         usage: TokenUsage,
         cost: Decimal | None,
         error: ProviderError | None = None,
     ) -> CallRecord:
-        return CallRecord(
+        record = CallRecord(
             id=new_id("call"),
             session_id=session_id,
             kind=kind,
@@ -69,7 +84,19 @@ class CallAccountant:
             usage=usage,
             cost=cost,
             latency_s=self._clock.monotonic() - started,
-            created_at=self._clock.now(),
+            created_at=now,
             ok=error is None,
             error_code=None if error is None else type(error).__name__,
         )
+        self._observer.call_recorded(record)
+        return record
+
+
+class _Unobserved:
+    """The observer when nobody watches."""
+
+    def call_recorded(self, record: CallRecord) -> None:
+        """Nothing to do."""
+
+    def turn_finished(self, provider: str, model: str, seconds: float, interrupted: bool) -> None:
+        """Nothing to do."""

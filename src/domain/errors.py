@@ -12,6 +12,7 @@
     ├── KeyNotFound                  no API key with that id (the admin's key routes)
     ├── AgentNotFound                no agent preset of that name in the tenant
     ├── AgentExists                  the tenant already has an agent preset of that name
+    ├── StorageUnavailable           the database has no connection to spare now (transient)
     └── ProviderError                anything that went wrong talking to a provider
         ├── ProviderNotConfigured    no key set; names the variable to set
         ├── ProviderUnavailable      circuit open, or still rate limited after retries
@@ -108,6 +109,17 @@ class AgentExists(OrchestratorError):
             f"agent {name!r} already exists: replace it with PUT /api/agents/{name}",
             details={"agent": name},
         )
+
+
+class StorageUnavailable(OrchestratorError):
+    """Every database connection this process may use stayed busy, or the server refused one.
+
+    Transient: the caller should retry after ``retry_after`` seconds (503, never 500).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the database is saturated ({reason}); retry shortly")
+        self.retry_after: float | None = 1.0
 
 
 class ProviderError(OrchestratorError):

@@ -38,9 +38,20 @@ class Clock(Protocol):
 
 
 class PriceBook(Protocol):
-    def price_of(self, provider: str, model: str) -> ModelPrice | None:
-        """The model's price, or ``None`` when the model is not in the table."""
+    def price_of(self, provider: str, model: str, at: datetime) -> ModelPrice | None:
+        """The model's price in force at ``at``, or ``None`` when the model has no price."""
         ...
+
+
+class CallObserver(Protocol):
+    """Told of every provider call as it is accounted, and of every finished turn, so live
+    metrics (per process) need no query of the stored records."""
+
+    def call_recorded(self, record: CallRecord) -> None: ...
+
+    def turn_finished(
+        self, provider: str, model: str, seconds: float, interrupted: bool
+    ) -> None: ...
 
 
 class ProviderDirectory(Protocol):
@@ -215,3 +226,4 @@ class Ports:
     prices: PriceBook
     locks: SessionLocks
     clock: Clock
+    observer: CallObserver | None = None

@@ -60,7 +60,7 @@ class TurnPipeline:
         self._uow = ports.uow
         self._store = TurnStore(ports.uow)
         self._providers = ports.providers
-        self._accounts = CallAccountant(ports.prices, ports.clock)
+        self._accounts = CallAccountant(ports.prices, ports.clock, ports.observer)
         self._locks = ports.locks
         self._clock = ports.clock
         self._policy = policy
@@ -220,6 +220,9 @@ class TurnPipeline:
         )
         result = await self._record(cmd, settlement)
         assert result is not None, "an answered turn has a result"
+        self._accounts.turn_finished(
+            answer.provider, answer.model, result.execution_time, answer.interrupted
+        )
         return result
 
     async def _settle_interrupted(

@@ -1,29 +1,35 @@
-"""Process metrics for Prometheus, and the text exposition of the global usage snapshot.
+"""Process metrics for Prometheus: counters and histograms updated as things happen.
 
-Request counters live in this process (each replica is scraped on its own); usage figures
-(tokens, cost, sessions) come from the database so every replica reports the same totals.
+Everything here lives in this process and is updated per request and per provider call
+(``CallMetrics`` is the domain's ``CallObserver``), so a scrape only formats what is in
+memory: it costs the same with ten call records stored or a million. Each replica is scraped
+on its own and Prometheus sums them; the database-wide figures are ``GET /api/metrics``.
+Names, labels and example queries: README, "Prometheus".
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from src.domain.metrics import GlobalUsage
+from src.domain.entities import CallRecord
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: Seconds; provider calls and turns run from tens of milliseconds to minutes.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+#: Distinct models labelled per provider; more (names made up by requests) count as "other".
+MAX_MODELS_PER_PROVIDER = 64
+OTHER_MODEL = "other"
+
 
 class RequestMetrics:
-    """HTTP requests served by this process."""
+    """HTTP requests served by this process; its ``registry`` holds every metric here."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.started_at = time.time()
-        self.registry = CollectorRegistry()
+        self.registry = registry or CollectorRegistry()
         self._requests = Counter(
             "orchestrator_http_requests",
             "HTTP requests served, by method, route and status.",
@@ -36,6 +42,12 @@ class RequestMetrics:
             ["route"],
             registry=self.registry,
         )
+        uptime = Gauge(
+            "orchestrator_uptime_seconds",
+            "Seconds since this process started.",
+            registry=self.registry,
+        )
+        uptime.set_function(lambda: self.uptime_s)
         self.requests_total = 0
         self.errors_total = 0
 
@@ -55,47 +67,89 @@ class RequestMetrics:
         return self.errors_total / self.requests_total if self.requests_total else 0.0
 
 
-class _SnapshotCollector(Collector):
-    def __init__(self, usage: GlobalUsage, uptime_s: float) -> None:
-        self._usage = usage
-        self._uptime_s = uptime_s
+class CallMetrics:
+    """Provider calls and turns, by provider and model (the domain's ``CallObserver``)."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        calls = CounterMetricFamily(
-            "orchestrator_provider_calls",
-            "Provider calls, by outcome.",
-            labels=["provider", "outcome"],
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["provider", "model"]
+        self._turns = Histogram(
+            "orchestrator_turn_duration_seconds",
+            "Time to run a turn, memory and storage included, by outcome (ok, interrupted).",
+            [*labels, "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
-        tokens = CounterMetricFamily(
-            "orchestrator_provider_tokens", "Tokens used, by provider.", labels=["provider"]
+        self._calls = Histogram(
+            "orchestrator_provider_call_duration_seconds",
+            "Time of one provider call, retries included, by kind (turn, summary) and outcome.",
+            [*labels, "kind", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
-        cost = CounterMetricFamily(
-            "orchestrator_provider_cost_usd", "Known cost in USD, by provider.", labels=["provider"]
+        self._tokens = Counter(
+            "orchestrator_tokens",
+            "Tokens billed, by type: input (all of it), cached_input and cache_write (parts of"
+            " input), output, reasoning (part of output).",
+            [*labels, "kind", "type"],
+            registry=registry,
         )
-        latency = GaugeMetricFamily(
-            "orchestrator_provider_avg_latency_seconds",
-            "Mean provider call latency.",
-            labels=["provider"],
+        self._cost = Counter(
+            "orchestrator_cost_usd",
+            "Known cost in USD, by kind.",
+            [*labels, "kind"],
+            registry=registry,
         )
-        for name, usage in sorted(self._usage.providers.items()):
-            calls.add_metric([name, "success"], usage.successes)
-            calls.add_metric([name, "failure"], usage.failures)
-            tokens.add_metric([name], usage.tokens)
-            cost.add_metric([name], float(usage.cost))
-            latency.add_metric([name], usage.average_latency_s)
-        yield from (calls, tokens, cost, latency)
-        stats = self._usage.sessions
-        yield GaugeMetricFamily(
-            "orchestrator_sessions_active", "Active sessions.", value=stats.active
+        self._unpriced = Counter(
+            "orchestrator_unpriced_calls",
+            "Successful calls of a model with no known price (their cost is not in the total).",
+            labels,
+            registry=registry,
         )
-        yield GaugeMetricFamily("orchestrator_sessions", "Sessions stored.", value=stats.total)
-        yield GaugeMetricFamily(
-            "orchestrator_uptime_seconds", "Seconds since this process started.", self._uptime_s
+        self._errors = Counter(
+            "orchestrator_provider_errors",
+            "Failed provider calls, by error code.",
+            [*labels, "code"],
+            registry=registry,
         )
+        self._models: dict[str, set[str]] = {}
+
+    def call_recorded(self, record: CallRecord) -> None:
+        provider, model = record.provider, self._model(record.provider, record.model)
+        outcome = "ok" if record.ok else "error"
+        self._calls.labels(provider, model, record.kind, outcome).observe(record.latency_s)
+        if not record.ok:
+            self._errors.labels(provider, model, record.error_code or "unknown").inc()
+            return
+        usage = record.usage
+        for kind, count in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cached_input", usage.cached_input_tokens),
+            ("cache_write", usage.cache_write_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if count:
+                self._tokens.labels(provider, model, record.kind, kind).inc(count)
+        if record.cost is None:
+            self._unpriced.labels(provider, model).inc()
+        else:
+            self._cost.labels(provider, model, record.kind).inc(float(record.cost))
+
+    def turn_finished(self, provider: str, model: str, seconds: float, interrupted: bool) -> None:
+        outcome = "interrupted" if interrupted else "ok"
+        self._turns.labels(provider, self._model(provider, model), outcome).observe(seconds)
+
+    def _model(self, provider: str, model: str) -> str:
+        """The model's label, bounded in number per provider."""
+        seen = self._models.setdefault(provider, set())
+        if model in seen:
+            return model
+        if len(seen) >= MAX_MODELS_PER_PROVIDER:
+            return OTHER_MODEL
+        seen.add(model)
+        return model
 
 
-def render_prometheus(requests: RequestMetrics, usage: GlobalUsage) -> bytes:
-    """The Prometheus text exposition of this process's requests and the usage snapshot."""
-    snapshot = CollectorRegistry()
-    snapshot.register(_SnapshotCollector(usage, requests.uptime_s))
-    return generate_latest(requests.registry) + generate_latest(snapshot)
+def render_prometheus(requests: RequestMetrics) -> bytes:
+    """The Prometheus text exposition of this process's metrics."""
+    return generate_latest(requests.registry)

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = Field(10, ge=1)
+    # Per process: pool_size + max_overflow connections at most (docs/deployment.md).
+    database_pool_size: int = Field(6, ge=1)
+    # The SQLAlchemy pool beside the raw driver's: session leases and the analytics reads.
+    database_side_pool_size: int = Field(2, ge=1)
+    database_max_overflow: int = Field(2, ge=0)
+    database_pool_timeout_s: float = Field(10.0, gt=0)
     run_migrations_on_start: bool = True
 
     default_provider: str = "openai"
@@ -47,6 +52,7 @@ class Settings(BaseSettings):
     summary_provider: str | None = None
     summary_model: str | None = None
     session_lock_timeout_s: float = Field(60.0, gt=0)
+    session_lease_ttl_s: float = Field(15.0, gt=0)
 
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "orchestrator"

@@ -1,4 +1,4 @@
-"""The single error envelope every endpoint answers with."""
+"""The error envelopes: ours for ``/api``, OpenAI's shape for the OpenAI-compatible ``/v1``."""
 
 from __future__ import annotations
 
@@ -15,3 +15,14 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str = Field(examples=["the provider did not answer in time"])
+    type: str = Field(examples=["api_error"], description="`invalid_request_error`, `api_error`...")
+    param: str | None = Field(None, examples=[None])
+    code: str = Field(examples=["provider_timeout"], description="The same codes as `/api`.")
+
+
+class OpenAIErrorEnvelope(BaseModel):
+    error: OpenAIErrorBody

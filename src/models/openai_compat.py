@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.domain.llm import ChatMessage, ChatRole, ContentPart, ImagePart, ToolCall
+from src.models.text import StorableText
 from src.models.tools import (
     ContentPartIn,
     FunctionTool,
@@ -43,7 +44,7 @@ class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPartIn] | None = None
+    content: StorableText | list[ContentPartIn] | None = None
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
@@ -108,13 +109,14 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str = Field(
-        description="`provider/model`, a provider name, or a model of the default provider."
+    model: StorableText = Field(
+        max_length=256,
+        description="`provider/model`, a provider name, or a model of the default provider.",
     )
     messages: list[ChatMessageIn] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[FunctionTool] | None = Field(None, max_length=128)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from src.models.text import StorableText
 from src.models.tools import (
     ContentPartIn,
     FunctionTool,
@@ -23,12 +25,18 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str | None = Field(None, description="Provider name; default: DEFAULT_PROVIDER.")
-    model: str | None = Field(None, description="Model name; default: the provider's default.")
+    provider: StorableText | None = Field(
+        None, max_length=64, description="Provider name; default: DEFAULT_PROVIDER."
+    )
+    model: StorableText | None = Field(
+        None, max_length=256, description="Model name; default: the provider's default."
+    )
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    system_prompt: str | None = Field(None, description="Overrides the session's system prompt.")
-    fallbacks: list[str] = Field(
+    system_prompt: StorableText | None = Field(
+        None, description="Overrides the session's system prompt."
+    )
+    fallbacks: list[Annotated[StorableText, Field(max_length=256)]] = Field(
         default_factory=list,
         max_length=8,
         description="`provider` or `provider:model`, tried in order when the provider fails "
@@ -101,13 +109,15 @@ class OrchestrateRequest(BaseModel):
         None, max_length=128, description="Results of the tool calls of the last reply."
     )
     # After the two fields above, so that its validator sees them.
-    message: str | None = Field(
+    message: StorableText | None = Field(
         None,
         validate_default=True,
         description="The user's new message; optional when `tool_results` or `content_parts` "
         "are given.",
     )
-    session_id: str | None = Field(None, description="Omitted: a new session is created.")
+    session_id: StorableText | None = Field(
+        None, max_length=256, description="Omitted: a new session is created."
+    )
     agent_config: AgentConfig | None = None
     stream: bool = Field(False, description="Answer with Server-Sent Events.")
 

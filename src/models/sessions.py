@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.models.text import StorableJson, StorableText
 from src.models.tools import ToolCallOut
 
 
@@ -20,9 +21,9 @@ class CreateSessionRequest(BaseModel):
         },
     )
 
-    user_id: str | None = Field(None, max_length=256)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    system_prompt: str | None = None
+    user_id: StorableText | None = Field(None, max_length=256)
+    metadata: StorableJson = Field(default_factory=dict)
+    system_prompt: StorableText | None = None
 
 
 class SessionResponse(BaseModel):

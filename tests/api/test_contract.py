@@ -97,7 +97,8 @@ async def test_global_metrics_and_prometheus_text(api: Harness) -> None:
     assert body["sessions"]["total_created"] == 1
     r = await api.client.get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")
-    assert 'orchestrator_provider_tokens_total{provider="fake"} 17.0' in r.text
+    labels = 'kind="turn",model="fake-1",provider="fake"'
+    assert f'orchestrator_tokens_total{{{labels},type="output"}}' in r.text
     assert "orchestrator_http_requests_total" in r.text
 
 

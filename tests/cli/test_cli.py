@@ -107,9 +107,10 @@ def test_pricing_lists_openai_models_with_source_offline() -> None:
 
     assert result.exit_code == 0, result.output
     assert re.search(
-        r"│ openai\s+│ gpt-5\.4-mini\s+│\s+0\.75 │\s+0\.075 │\s+4\.50 │", result.stdout
+        r"│ openai\s+│ gpt-5\.4-mini\s+│ -\s+│\s+0\.75 │\s+0\.075 │\s+4\.5 │", result.stdout
     )
-    assert "https://openai.com/api/pricing/" in result.stdout
+    assert re.search(r"│ gpt-5\.4\s+│ -\s+│ 2\.5 \(>272,000: 5\) │", result.stdout)  # a tier
+    assert "genai-prices" in result.stdout
     assert "anthropic" not in result.stdout
 
     unknown = runner.invoke(app, ["pricing", "--provider", "nope"])
@@ -276,7 +277,33 @@ def test_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("select name from sqlite_master")}
     assert {"sessions", "messages", "summaries", "provider_calls"} <= tables
-    assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
+    applied = [line for line in result.stdout.splitlines() if line.startswith("applied ")]
+    assert applied[0].startswith("applied 0001 The initial tables")
+    again = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert again.exit_code == 0
+    assert "applied" not in again.stdout and "(nothing to apply)" in again.stdout
+
+
+def test_version_and_short_help() -> None:
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0
+    assert re.fullmatch(r"orchestrator \d+\.\d+\.\d+\S*\n", version.stdout)
+    short = runner.invoke(app, ["-h"])
+    assert short.exit_code == 0 and "Usage: orchestrator" in short.stdout
+    assert runner.invoke(app, ["chat", "-h"]).exit_code == 0
+
+
+@pytest.mark.parametrize("provider", ["nope", "anthropic"], ids=["unknown", "unconfigured"])
+def test_chat_with_a_provider_no_turn_can_reach_creates_no_session(
+    service: str, provider: str
+) -> None:
+    before = httpx.get(f"{service}/api/sessions").json()["total"]
+
+    result = runner.invoke(app, ["chat", "--url", service, "--provider", provider], input="hi\n")
+
+    assert result.exit_code == 1
+    assert provider in _one_error_line(result)
+    assert httpx.get(f"{service}/api/sessions").json()["total"] == before
 
 
 @pytest.mark.parametrize("query", ["", "?no_such_option=1"])

@@ -437,7 +437,7 @@ class FixedPrices:
     def __init__(self, prices: dict[tuple[str, str], ModelPrice] | None = None) -> None:
         self.prices = prices if prices is not None else {}
 
-    def price_of(self, provider: str, model: str) -> ModelPrice | None:
+    def price_of(self, provider: str, model: str, at: datetime) -> ModelPrice | None:
         return self.prices.get((provider, model))
 
 

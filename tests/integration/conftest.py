@@ -31,7 +31,7 @@ from src.domain.llm import TokenUsage
 from src.domain.memory import SUMMARY_INSTRUCTIONS
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.registry import PROVIDER_ADAPTERS
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from src.infrastructure.settings import Settings
 from tests.fakes import anthropic_wire, dashscope_wire, gemini_wire, mistral_wire, openai_wire
 from tests.fakes.upstream import FakeUpstream, Received, Reply
@@ -46,7 +46,7 @@ KNOWN_USAGE = {
 }
 
 DEFAULT_MODELS = {adapter.SPEC.name: adapter.SPEC.default_model for adapter in PROVIDER_ADAPTERS}
-PRICES = JsonPriceBook.load()
+PRICES = DatedPriceBook.load()
 
 Turn = tuple[str, str]  # (role, text) with roles "user" / "assistant"
 

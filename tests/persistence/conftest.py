@@ -24,7 +24,10 @@ from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "sessions, messages, summaries, provider_calls, idempotency_keys, api_keys, agent_presets"
+TABLES = (
+    "sessions, messages, summaries, provider_calls, idempotency_keys, api_keys, agent_presets,"
+    " session_leases, call_rollups"
+)
 
 
 class PostgresDatabases:

@@ -1,4 +1,8 @@
-"""One turn at a time per session: inside a process, and across processes on PostgreSQL."""
+"""One turn at a time per session: inside a process, and across processes on PostgreSQL.
+
+On PostgreSQL the lock is a lease row; holding it keeps no connection checked out, and a
+commit by a holder whose lease was taken over fails instead of overwriting the new holder.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,12 @@ from src.domain.errors import SessionBusy
 from src.domain.ports import SessionLocks
 from src.infrastructure.persistence.engine import create_engine
 from src.infrastructure.persistence.locks import (
+    LeaseSessionLocks,
     LocalSessionLocks,
-    PostgresSessionLocks,
-    advisory_key,
+    prove_leases,
     session_locks_for,
 )
+from src.infrastructure.persistence.migrate import advisory_key
 from tests.persistence.conftest import execute_sql
 
 
@@ -97,24 +102,19 @@ async def two_processes(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, A
 
 
 @pytest.fixture
-async def locks_of(
+def locks_of(
     two_processes: tuple[AsyncEngine, AsyncEngine],
-) -> AsyncIterator[tuple[PostgresSessionLocks, PostgresSessionLocks]]:
-    """Session locks of the two processes, closed afterwards as the service does at shutdown."""
-    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
-    try:
-        yield here, there
-    finally:
-        await here.aclose()
-        await there.aclose()
+) -> tuple[LeaseSessionLocks, LeaseSessionLocks]:
+    here, there = (LeaseSessionLocks(engine) for engine in two_processes)
+    return here, there
 
 
-async def _advisory_locks_held(url: str) -> object:
-    return await execute_sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+async def _leases_held(url: str) -> object:
+    return await execute_sql(url, "SELECT count(*) FROM session_leases")
 
 
 async def test_postgres_locks_exclude_each_other_across_processes(
-    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks],
+    locks_of: tuple[LeaseSessionLocks, LeaseSessionLocks],
 ) -> None:
     lockers: list[SessionLocks] = list(locks_of)
 
@@ -122,22 +122,22 @@ async def test_postgres_locks_exclude_each_other_across_processes(
 
 
 async def test_postgres_locks_give_up_with_session_busy_after_the_timeout(
-    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks], postgres_url: str
+    locks_of: tuple[LeaseSessionLocks, LeaseSessionLocks], postgres_url: str
 ) -> None:
     here, there = locks_of
     async with here.hold("sess_a", 1):
         waited = await _busy_after(there, "sess_a", 0.1)
         async with there.hold("sess_b", 0.1):
-            assert await _advisory_locks_held(postgres_url) == 2
+            assert await _leases_held(postgres_url) == 2
     async with there.hold("sess_a", 0.1):
         pass
 
     assert waited >= 0.1
-    assert await _advisory_locks_held(postgres_url) == 0
+    assert await _leases_held(postgres_url) == 0
 
 
 async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
-    locks_of: tuple[PostgresSessionLocks, PostgresSessionLocks],
+    locks_of: tuple[LeaseSessionLocks, LeaseSessionLocks],
 ) -> None:
     here, there = locks_of
     order: list[str] = []
@@ -155,10 +155,74 @@ async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
     assert order == ["first leaves", "second"]
 
 
-async def test_cancelled_turns_release_the_lock_and_the_connection(
+async def test_held_locks_keep_no_connection_checked_out(postgres_url: str) -> None:
+    """Many sessions held at once by one process fit in a pool of two connections."""
+    engine = create_engine(postgres_url, pool_size=2, max_overflow=0, pool_timeout_s=5)
+    locks = LeaseSessionLocks(engine)
+    all_inside = asyncio.Event()
+    inside = 0
+
+    async def turn(session_id: str) -> None:
+        nonlocal inside
+        async with locks.hold(session_id, timeout_s=10):
+            inside += 1
+            if inside == 30:
+                all_inside.set()
+            await all_inside.wait()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(turn(f"sess_{i}") for i in range(30))), 20)
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+    assert await _leases_held(postgres_url) == 0
+
+
+async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
     two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
 ) -> None:
-    here, there = (PostgresSessionLocks(engine) for engine in two_processes)
+    """Fencing: the stale holder's commit fails, the new holder's commit goes through."""
+    stale_engine, fresh_engine = two_processes
+    stale, fresh = LeaseSessionLocks(stale_engine), LeaseSessionLocks(fresh_engine)
+    stale_inside, fresh_done = asyncio.Event(), asyncio.Event()
+
+    async def stale_turn() -> None:
+        async with stale.hold("sess_a", 1):
+            # As if the holder had been frozen past its lease's expiry.
+            await execute_sql(postgres_url, EXPIRE_ALL)
+            stale_inside.set()
+            await fresh_done.wait()
+            async with stale_engine.connect() as connection:
+                with pytest.raises(SessionBusy):
+                    await prove_leases(connection)
+
+    async def fresh_turn() -> None:
+        await stale_inside.wait()
+        async with fresh.hold("sess_a", 5), fresh_engine.connect() as connection:
+            await prove_leases(connection)
+            await connection.commit()
+        fresh_done.set()
+
+    await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
+    assert await _leases_held(postgres_url) == 0
+
+
+EXPIRE_ALL = "UPDATE session_leases SET expires_at = now() - interval '1 second'"
+
+
+async def test_a_running_turn_renews_its_lease_past_the_ttl(
+    two_processes: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    here, there = (LeaseSessionLocks(engine, ttl_s=0.3) for engine in two_processes)
+    async with here.hold("sess_a", 1):
+        await asyncio.sleep(1.0)  # more than three lifetimes
+        await _busy_after(there, "sess_a", 0.1)
+
+
+async def test_cancelled_turns_release_the_lease(
+    locks_of: tuple[LeaseSessionLocks, LeaseSessionLocks], postgres_url: str
+) -> None:
+    here, there = locks_of
     inside = asyncio.Event()
 
     async def holder() -> None:
@@ -179,25 +243,23 @@ async def test_cancelled_turns_release_the_lock_and_the_connection(
     results = await asyncio.gather(waiting, holding, return_exceptions=True)
 
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
-    assert await _advisory_locks_held(postgres_url) == 0
+    assert await _leases_held(postgres_url) == 0
     async with there.hold("sess_a", 0.1):
         pass
-    for locks in (here, there):
-        await locks.aclose()  # as at shutdown
-    assert await _backends_left(postgres_url) == 0  # lock connections closed, not leaked
 
 
-async def _backends_left(url: str) -> object:
-    """Other connections to the database, once closing ones have had a moment to exit."""
-    query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND pid <> pg_backend_pid()"
+async def test_a_crashed_holders_lease_expires(
+    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+) -> None:
+    await execute_sql(
+        postgres_url,
+        "INSERT INTO session_leases VALUES ('sess_a', 'dead', now() + interval '300 ms')",
     )
-    for _ in range(100):  # a discarded connection's backend can take a while to exit
-        if (left := await execute_sql(url, query)) == 0:
-            break
-        await asyncio.sleep(0.05)
-    return left
+    locks = LeaseSessionLocks(two_processes[0])
+    started = time.monotonic()
+    async with locks.hold("sess_a", 5):
+        waited = time.monotonic() - started
+    assert 0.2 <= waited < 3
 
 
 async def test_locks_are_chosen_by_database(
@@ -209,5 +271,5 @@ async def test_locks_are_chosen_by_database(
     finally:
         await sqlite.dispose()
     postgres = session_locks_for(two_processes[0])
-    assert isinstance(postgres, PostgresSessionLocks)
+    assert isinstance(postgres, LeaseSessionLocks)
     await postgres.aclose()

@@ -27,6 +27,8 @@ TABLES = {
     "idempotency_keys",
     "api_keys",
     "agent_presets",
+    "session_leases",
+    "call_rollups",
 }
 
 

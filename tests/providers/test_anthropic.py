@@ -16,11 +16,11 @@ from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, StreamEvent, Tex
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.anthropic import AnthropicProvider, usage_from_anthropic
 from src.infrastructure.llm_providers.base import ProviderConfig
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.registered import spec_of
+from tests.providers.registered import PRICED_AT, spec_of
 
 SPEC = spec_of("anthropic")
 
@@ -139,7 +139,7 @@ async def test_cost_of_a_cached_reply_matches_the_price_file(
     fake.enqueue(wire.message("Sure.", usage_body=body))
 
     result = await provider.complete(_ask())
-    price = JsonPriceBook.load().price_of("anthropic", MODEL)
+    price = DatedPriceBook.load().price_of("anthropic", MODEL, PRICED_AT)
 
     # 1000 x 2.00 + 20000 x 0.10 + 3000 x 2.50 (5-minute write) + 500 x 10.00, per million
     assert cost_of(result.usage, price) == Decimal("0.0165")

@@ -16,11 +16,11 @@ from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, StreamEvent, Tex
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.gemini import GeminiProvider, usage_from_gemini
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from tests.fakes import gemini_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.registered import spec_of
+from tests.providers.registered import PRICED_AT, spec_of
 
 SPEC = spec_of("gemini")
 
@@ -139,7 +139,7 @@ async def test_cost_of_a_cached_thinking_reply_matches_the_price_file(
     fake.enqueue(wire.response("Sure.", usage_body=body))
 
     result = await provider.complete(_ask())
-    price = JsonPriceBook.load().price_of("gemini", MODEL)
+    price = DatedPriceBook.load().price_of("gemini", MODEL, PRICED_AT)
 
     # 2000 x 0.75 + 10000 cached x 0.075 + (300 + 700 thinking) x 3.75, per million
     assert cost_of(result.usage, price) == Decimal("0.006")

@@ -15,11 +15,11 @@ from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, TokenUsage
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.mistral import MistralProvider, usage_from_mistral
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from tests.fakes import mistral_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.registered import spec_of
+from tests.providers.registered import PRICED_AT, spec_of
 
 SPEC = spec_of("mistral")
 
@@ -137,7 +137,7 @@ async def test_maps_the_reply_usage_and_golden_cost(
     assert result.usage == TokenUsage(
         input_tokens=2_000, output_tokens=400, cached_input_tokens=1_000
     )
-    price = JsonPriceBook.load().price_of("mistral", MODEL)
+    price = DatedPriceBook.load().price_of("mistral", MODEL, PRICED_AT)
     # 1000 x 0.15 + 1000 x 0.015 + 400 x 0.60, per million tokens
     assert cost_of(result.usage, price) == Decimal("0.000405")
 

@@ -20,11 +20,11 @@ from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.openai_compatible import OpenAICompatibleProvider
 from src.infrastructure.llm_providers.registry import ProviderEntry
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from tests.fakes import openai_wire as wire
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.providers.contract import collect
-from tests.providers.registered import entry
+from tests.providers.registered import PRICED_AT, entry
 
 API_KEY = "sk-test-secret-123"
 OPENAI, GROK, DEEPSEEK, KIMI, OLLAMA = map(entry, ("openai", "grok", "deepseek", "kimi", "ollama"))
@@ -158,7 +158,7 @@ async def test_maps_usage_and_prices_it_exactly(
     result = await make(vendor).complete(request(vendor))
 
     assert result.usage == golden.expected
-    price = JsonPriceBook.load().price_of(vendor.SPEC.name, vendor.SPEC.default_model)
+    price = DatedPriceBook.load().price_of(vendor.SPEC.name, vendor.SPEC.default_model, PRICED_AT)
     assert cost_of(result.usage, price) == golden.cost
 
 

@@ -17,11 +17,11 @@ from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, StreamEvent, Tex
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.qwen import QwenProvider, usage_from_dashscope
-from src.infrastructure.pricing.price_book import JsonPriceBook
+from src.infrastructure.pricing.price_book import DatedPriceBook
 from tests.fakes import dashscope_wire as wire
 from tests.fakes.upstream import FakeUpstream
 from tests.providers.contract import collect
-from tests.providers.registered import spec_of
+from tests.providers.registered import PRICED_AT, spec_of
 
 SPEC = spec_of("qwen")
 
@@ -136,7 +136,7 @@ async def test_maps_the_reply_usage_and_golden_cost(
     assert result.usage == TokenUsage(
         input_tokens=2_000, output_tokens=400, cached_input_tokens=1_000
     )
-    price = JsonPriceBook.load().price_of("qwen", MODEL)
+    price = DatedPriceBook.load().price_of("qwen", MODEL, PRICED_AT)
     # 1000 x 0.40 + 1000 x 0.08 + 400 x 1.20, per million tokens
     assert cost_of(result.usage, price) == Decimal("0.00096")
 

@@ -10,13 +10,19 @@ from fastapi import APIRouter, Depends, Response, status
 from src.api.auth import admin_principal
 from src.api.dependencies import ServicesDep
 from src.api.presenters import money
+from src.api.routes import error_responses
 from src.domain.identity import ApiKey, Limits
 from src.models.keys import CreateKeyRequest, KeyCreated, KeyList, KeyOut, KeyStatusOut
 
 router = APIRouter(prefix="/admin/keys", tags=["admin"], dependencies=[Depends(admin_principal)])
 
 
-@router.post("", response_model=KeyCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=KeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 422),
+)
 async def create_key(body: CreateKeyRequest, services: ServicesDep) -> KeyCreated:
     """Issues a key. Its secret is in this response only: the service keeps a digest."""
     budget = None if body.budget_usd is None else Decimal(str(body.budget_usd))
@@ -41,7 +47,12 @@ async def list_keys(services: ServicesDep) -> KeyList:
     )
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def revoke_key(key_id: str, services: ServicesDep) -> Response:
     """Revokes at once on every replica (keys are read through the database per request)."""
     await services.keys.revoke(key_id)

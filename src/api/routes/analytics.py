@@ -99,7 +99,9 @@ class _SessionFilters:
 SessionFilters = Annotated[_SessionFilters, Depends()]
 
 
-@router.get("/metrics/overview", response_model=OverviewResponse, responses=error_responses(400))
+@router.get(
+    "/metrics/overview", response_model=OverviewResponse, responses=error_responses(400, 422)
+)
 async def overview(
     services: ServicesDep, tenant: TenantDep, since: Since = None, until: Until = None
 ) -> OverviewResponse:
@@ -164,7 +166,7 @@ async def session_table(
 @router.get(
     "/metrics/sessions/{session_id}/trail",
     response_model=TrailResponse,
-    responses=error_responses(404),
+    responses=error_responses(404, 422),
 )
 async def session_trail(session_id: str, services: ServicesDep, tenant: TenantDep) -> TrailResponse:
     """Where each summary folded the transcript, and every provider call of the session."""

@@ -1,3 +1,6 @@
+"""``/api/metrics``: the database-wide totals (from rollups kept with each turn's write);
+``/metrics``: this process's live counters for Prometheus."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
@@ -5,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from src.api.auth import TenantFilter, metrics_reader
 from src.api.dependencies import ServicesDep
 from src.api.presenters import global_metrics_out
+from src.api.routes import error_responses
 from src.infrastructure.metrics import PROMETHEUS_CONTENT_TYPE, render_prometheus
 from src.models.service import GlobalMetricsResponse
 
@@ -12,7 +16,7 @@ router = APIRouter(tags=["metrics"])
 prometheus_router = APIRouter(tags=["metrics"], dependencies=[Depends(metrics_reader)])
 
 
-@router.get("/metrics", response_model=GlobalMetricsResponse)
+@router.get("/metrics", response_model=GlobalMetricsResponse, responses=error_responses(403, 422))
 async def global_metrics(services: ServicesDep, tenant: TenantFilter) -> GlobalMetricsResponse:
     """This process's requests; every replica's provider calls and sessions, of the caller's
     tenant (the admin's: every tenant's, or `?tenant=`'s)."""
@@ -26,6 +30,5 @@ async def global_metrics(services: ServicesDep, tenant: TenantFilter) -> GlobalM
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}}},
 )
 async def prometheus_metrics(services: ServicesDep) -> Response:
-    """The same figures in the Prometheus text format."""
-    usage = await services.manager.global_usage()
-    return Response(render_prometheus(services.metrics, usage), media_type=PROMETHEUS_CONTENT_TYPE)
+    """This process's counters and histograms in the Prometheus text format (no query)."""
+    return Response(render_prometheus(services.metrics), media_type=PROMETHEUS_CONTENT_TYPE)

@@ -27,6 +27,7 @@ from src.api.errors import (
     openai_error_body,
     payload_too_large,
 )
+from src.api.routes import openai_error_responses
 from src.api.streaming import open_stream, sse_response
 from src.domain.llm import TextDelta, TokenUsage, ToolCallReady
 from src.domain.targets import parse_target
@@ -64,7 +65,20 @@ async def list_models(services: ServicesDep) -> ModelList:
     )
 
 
-@router.post("/chat/completions", response_model=ChatCompletion)
+_SSE_DOC = (
+    "With `stream: true`: Server-Sent Events, one `data: {chat.completion.chunk}` per piece of"
+    " text, then `data: [DONE]`."
+)
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": _SSE_DOC},
+        **openai_error_responses(400, 404, 409, 413, 422, 502, 503, 504),
+    },
+)
 async def chat_completions(
     body: ChatCompletionRequest,
     services: ServicesDep,

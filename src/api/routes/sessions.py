@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from src.api.auth import PrincipalDep, TenantFilter
 from src.api.dependencies import ServicesDep
@@ -15,11 +15,16 @@ from src.models.sessions import (
     SessionMetricsResponse,
     SessionResponse,
 )
+from src.models.text import StorableText
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
+# Bounded so that no value can overflow a database's 64-bit integers (a 500 once).
+MAX_OFFSET = 2**31 - 1
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+SessionId = Annotated[StorableText, Path(max_length=256)]
+UserId = Annotated[StorableText | None, Query(max_length=256)]
 
 
 @router.post(
@@ -45,7 +50,7 @@ async def create_session(
 async def list_sessions(
     services: ServicesDep,
     tenant: TenantFilter,
-    user_id: str | None = None,
+    user_id: UserId = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> SessionList:
@@ -58,9 +63,9 @@ async def list_sessions(
     )
 
 
-@router.get("/{session_id}", response_model=SessionResponse, responses=error_responses(404))
+@router.get("/{session_id}", response_model=SessionResponse, responses=error_responses(404, 422))
 async def get_session(
-    session_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: SessionId, services: ServicesDep, principal: PrincipalDep
 ) -> SessionResponse:
     return session_out(await services.manager.get_session(session_id, principal.scope))
 
@@ -69,10 +74,10 @@ async def get_session(
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 422),
 )
 async def delete_session(
-    session_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: SessionId, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     """Deletes the session, its messages and summaries (usage records stay in global metrics)."""
     await services.manager.delete_session(session_id, principal.scope)
@@ -83,7 +88,7 @@ async def delete_session(
     "/{session_id}/history", response_model=HistoryResponse, responses=error_responses(404, 422)
 )
 async def history(
-    session_id: str,
+    session_id: SessionId,
     services: ServicesDep,
     principal: PrincipalDep,
     limit: Limit = 50,
@@ -97,10 +102,12 @@ async def history(
 
 
 @router.get(
-    "/{session_id}/metrics", response_model=SessionMetricsResponse, responses=error_responses(404)
+    "/{session_id}/metrics",
+    response_model=SessionMetricsResponse,
+    responses=error_responses(404, 422),
 )
 async def session_metrics(
-    session_id: str, services: ServicesDep, principal: PrincipalDep
+    session_id: SessionId, services: ServicesDep, principal: PrincipalDep
 ) -> SessionMetricsResponse:
     """Sums of this session's provider calls, summarization included."""
     metrics = await services.manager.session_metrics(session_id, principal.scope)

@@ -23,6 +23,7 @@ import importlib
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
 
@@ -159,7 +160,9 @@ class ProviderRegistry:
         return (found.spec.name if found else self._default), model
 
     def _priced(self, provider: str, model: str) -> bool:
-        return self._prices is not None and self._prices.price_of(provider, model) is not None
+        """Whether the price book knows the model now (a model it prices at all)."""
+        now = datetime.now(UTC)
+        return self._prices is not None and self._prices.price_of(provider, model, now) is not None
 
     def require_known(self, name: str) -> None:
         """Raises ``InvalidInput`` naming the valid providers when ``name`` is not one."""

@@ -15,7 +15,11 @@ from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 
 
 def database_for(
-    database_url: str, *, pool_size: int = 10, trace: Callable[[str], None] | None = None
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    pool_timeout_s: float = 10.0,
+    trace: Callable[[str], None] | None = None,
 ) -> SqliteDatabase | PostgresDatabase:
     """The database ``database_url`` names, not yet open; ``ValueError`` for any other.
 
@@ -33,7 +37,13 @@ def database_for(
         # dialect passes them.
         dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
         options = {k: v for k, v in url.query.items() if isinstance(v, str)}
-        return PostgresDatabase(dsn, pool_size=pool_size, trace=trace, connect_args=options)
+        return PostgresDatabase(
+            dsn,
+            pool_size=pool_size,
+            pool_timeout_s=pool_timeout_s,
+            trace=trace,
+            connect_args=options,
+        )
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )

@@ -3,15 +3,25 @@
 SQLite (``sqlite+aiosqlite:///path``) suits one process: WAL lets readers run beside the
 single writer, ``busy_timeout`` makes a second writer wait instead of failing, and foreign
 keys must be switched on per connection for the cascades of ``tables`` to happen.
-PostgreSQL (``postgresql+asyncpg://...``) suits several processes and replicas.
+PostgreSQL (``postgresql+asyncpg://...``) suits several processes and replicas. Its pool is
+the process's whole connection budget, ``pool_size + max_overflow`` (session locks borrow from
+it for single statements too, see ``locks``); a checkout that waits past ``pool_timeout_s``, or a
+connection the server refuses, becomes ``StorageUnavailable`` (503 with ``Retry-After``).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from src.domain.errors import StorageUnavailable
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -23,7 +33,9 @@ SQLITE_PRAGMAS = (
 def create_engine(
     database_url: str,
     *,
-    pool_size: int = 10,
+    pool_size: int = 6,
+    max_overflow: int = 2,
+    pool_timeout_s: float = 10.0,
     sqlite_busy_timeout_ms: int = 5000,
     isolation_level: str | None = None,
 ) -> AsyncEngine:
@@ -42,7 +54,11 @@ def create_engine(
         # Closing a connection already rolls back what it left open; the pool's own reset
         # would be a second round trip to SQLite's worker thread on every unit of work.
         engine = create_async_engine(
-            database_url, pool_size=pool_size, pool_reset_on_return=None, **options
+            database_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_s,
+            pool_reset_on_return=None,
         )
         pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
 
@@ -60,8 +76,8 @@ def create_engine(
         return create_async_engine(
             database_url,
             pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_timeout=30,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_s,
             pool_recycle=1800,  # under the idle limits of common proxies and load balancers
             pool_pre_ping=True,
             **options,
@@ -69,3 +85,39 @@ def create_engine(
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
+
+
+# SQLSTATEs of a server refusing a connection: too many clients, or shutting down / starting.
+_REFUSED_STATES = frozenset({"53300", "53400", "57P01", "57P03"})
+
+
+async def checkout(engine: AsyncEngine) -> AsyncConnection:
+    """A pooled connection; a saturated pool or a refusing server is ``StorageUnavailable``."""
+    try:
+        return await engine.connect()
+    except PoolTimeout as error:
+        raise StorageUnavailable("no free connection in this process's pool") from error
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) in _REFUSED_STATES:
+            raise StorageUnavailable("the database server refused a connection") from error
+        raise
+
+
+@asynccontextmanager
+async def connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``checkout`` as a block that gives the connection back (rolling back what is open)."""
+    connection = await checkout(engine)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def database_is_reachable(engine: AsyncEngine, *, timeout_s: float = 2.0) -> bool:
+    """Whether ``SELECT 1`` succeeds within ``timeout_s``, for the readiness probe."""
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return False
+    return True

@@ -1,106 +1,178 @@
 """Session locks: one turn at a time per session (SPEC §4), with a timeout.
 
-Several processes or replicas must use PostgreSQL: ``PostgresSessionLocks`` holds an advisory
-lock that every process sharing the database sees. ``LocalSessionLocks`` serializes turns only
-inside one process, which is all SQLite (one writer, one process) can offer.
+Several processes or replicas must use PostgreSQL: ``LeaseSessionLocks`` keeps a lease row per
+held session (``session_leases``: owner token and expiry) that every process sharing the
+database sees. ``LocalSessionLocks`` serializes turns only inside one process, which is all
+SQLite (one writer, one process) can offer.
 
-Each PostgreSQL hold keeps one connection for the whole turn, LLM call included. Those
-connections come from a pool of their own, so held locks can never use up the pool the turns
-need for their queries (which would deadlock every holder until the pool timeout); the
-database's ``max_connections`` must therefore allow one more connection per turn in flight.
-The lock pool keeps connections between turns (opening one costs ~10 ms); a connection whose
-lock attempt was interrupted may hold a lock nobody knows of, so it is discarded, never reused.
+A lease holds no connection while the turn waits on its provider: taking, renewing and
+releasing it are single short statements on the engine's own pool, so a process never needs
+more connections than its pool allows, however many turns are in flight. Inside a process,
+turns of one session queue on a local lock first, so only one of them polls the database.
+
+A lease expires ``ttl_s`` after its last renewal; the holder renews it every third of that
+while the turn runs, so only a holder that died or lost the database for ``ttl_s`` loses it.
+Fencing: every commit made while holding a lease (``prove_leases_with``, called by the raw
+PostgreSQL database inside the commit's transaction) extends the lease only if the token is
+still the holder's and not expired, and fails with ``SessionBusy`` otherwise. The extension
+locks the lease row until the commit ends, so a newer holder can neither take the lease in
+between nor be overwritten by an expired one. The leases a task holds travel in a context
+variable, so the ports stay as they are: the commit finds them without the domain handing
+over a token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import AsyncIterator
+import contextvars
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from src.domain.errors import SessionBusy
+from src.domain.errors import SessionBusy, StorageUnavailable
+from src.infrastructure.persistence.engine import connected
 
 FIRST_POLL_S = 0.005
 MAX_POLL_S = 0.05
+DEFAULT_LEASE_TTL_S = 15.0
+
+log = logging.getLogger("orchestrator.locks")
+
+_TAKE = sa.text(
+    "INSERT INTO session_leases (session_id, token, expires_at)"
+    " VALUES (:session_id, :token, now() + make_interval(secs => :ttl))"
+    " ON CONFLICT (session_id) DO UPDATE"
+    " SET token = excluded.token, expires_at = excluded.expires_at"
+    " WHERE session_leases.expires_at <= now()"
+    " RETURNING token"
+)
+_EXTEND = sa.text(
+    "UPDATE session_leases SET expires_at = now() + make_interval(secs => :ttl)"
+    " WHERE session_id = :session_id AND token = :token AND expires_at > now()"
+    " RETURNING token"
+)
+_RELEASE = sa.text("DELETE FROM session_leases WHERE session_id = :session_id AND token = :token")
 
 
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for ``pg_advisory_lock``, the same in every process."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+@dataclass(frozen=True, slots=True)
+class Lease:
+    session_id: str
+    token: str
+    ttl_s: float
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {"session_id": self.session_id, "token": self.token, "ttl": self.ttl_s}
 
 
-class PostgresSessionLocks:
-    def __init__(self, engine: AsyncEngine, *, pool_size: int = 10) -> None:
-        # Autocommit: no transaction (and no snapshot) stays open while the lock is held.
-        # Overflow is generous: one connection per turn in flight, however many there are.
-        self._engine = create_async_engine(
-            engine.url,
-            pool_size=pool_size,
-            max_overflow=pool_size * 10,
-            pool_pre_ping=True,
-            isolation_level="AUTOCOMMIT",
-        )
+_HELD: contextvars.ContextVar[tuple[Lease, ...]] = contextvars.ContextVar(
+    "session_leases_held", default=()
+)
+
+
+def held_leases() -> tuple[Lease, ...]:
+    """The leases the current task holds, for a commit to prove."""
+    return _HELD.get()
+
+
+EXTEND_LEASE = _EXTEND  # what a unit of work runs, per lease held, inside its commit
+
+
+async def prove_leases_with(extend: Callable[[Lease], Awaitable[object]]) -> None:
+    """Inside a commit's transaction: every lease this task holds is still its own.
+
+    ``extend`` runs ``EXTEND_LEASE`` for a lease on the commit's own connection and returns
+    its token, or None when the lease expired or was taken over: then ``SessionBusy`` is
+    raised, so the commit rolls back.
+    """
+    for lease in _HELD.get():
+        if await extend(lease) is None:
+            log.warning("session %s: lease lost before commit; turn rolled back", lease.session_id)
+            raise SessionBusy(lease.session_id, lease.ttl_s)
+
+
+async def prove_leases(connection: AsyncConnection) -> None:
+    """``prove_leases_with`` on a SQLAlchemy connection."""
+    await prove_leases_with(lambda lease: connection.scalar(_EXTEND, lease.params))
+
+
+class LeaseSessionLocks:
+    def __init__(self, engine: AsyncEngine, *, ttl_s: float = DEFAULT_LEASE_TTL_S) -> None:
+        self._engine = engine
+        self._ttl_s = ttl_s
+        self._local = LocalSessionLocks()
 
     @asynccontextmanager
     async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
-        key = advisory_key(session_id)
-        connection = await self._engine.connect()
-        held: int | None = None
-        reusable = False
-        try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with self._local.hold(session_id, timeout_s):
+            lease = Lease(session_id, secrets.token_hex(16), self._ttl_s)
             try:
-                await _acquire(connection, key, session_id, timeout_s)
-            except SessionBusy:
-                reusable = True  # every poll answered: nothing is held
+                await self._take(lease, deadline, timeout_s)
+            except BaseException:
+                # Interrupted, the last attempt may have taken the lease unseen: give it back.
+                await asyncio.shield(self._release(lease))
                 raise
-            held, reusable = key, True
-            yield
-        finally:
-            # Shielded: a cancelled turn must still unlock and give its connection back.
-            await asyncio.shield(_release(connection, held, reusable))
+            before = _HELD.get()
+            _HELD.set((*before, lease))
+            renewing = asyncio.create_task(self._renew(lease))
+            try:
+                yield
+            finally:
+                renewing.cancel()
+                _HELD.set(before)
+                # Shielded: a cancelled turn must still give the session back.
+                await asyncio.shield(self._release(lease))
 
     async def aclose(self) -> None:
-        await self._engine.dispose()
+        """Nothing to close: leases use the engine's pool, which its owner disposes."""
 
+    async def _take(self, lease: Lease, deadline: float, timeout_s: float) -> None:
+        """Tries to take the lease with a short backoff until ``deadline``."""
+        loop = asyncio.get_running_loop()
+        pause = FIRST_POLL_S
+        while True:
+            async with connected(self._engine) as connection:
+                taken = await connection.scalar(_TAKE, lease.params)
+                await connection.commit()
+            if taken is not None:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SessionBusy(lease.session_id, timeout_s)
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, MAX_POLL_S)
 
-async def _acquire(
-    connection: AsyncConnection, key: int, session_id: str, timeout_s: float
-) -> None:
-    """Polls ``pg_try_advisory_lock`` with a short backoff until ``timeout_s`` has passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pause = FIRST_POLL_S
-    while not await connection.scalar(sa.select(sa.func.pg_try_advisory_lock(key))):
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise SessionBusy(session_id, timeout_s)
-        await asyncio.sleep(min(pause, remaining))
-        pause = min(pause * 2, MAX_POLL_S)
+    async def _renew(self, lease: Lease) -> None:
+        """Extends the lease every third of its lifetime until cancelled."""
+        while True:
+            await asyncio.sleep(lease.ttl_s / 3)
+            try:
+                async with connected(self._engine) as connection:
+                    kept = await connection.scalar(_EXTEND, lease.params)
+                    await connection.commit()
+            except (SQLAlchemyError, OSError, StorageUnavailable) as error:
+                log.warning("session %s: lease renewal failed (%s)", lease.session_id, error)
+                continue
+            if kept is None:
+                log.warning("session %s: lease expired while the turn ran", lease.session_id)
+                return
 
-
-async def _release(connection: AsyncConnection, key: int | None, reusable: bool) -> None:
-    """Unlocks ``key`` if it was acquired and returns the connection to the lock pool.
-
-    A connection that is not ``reusable`` (its lock attempt was interrupted midway) or whose
-    unlock fails is discarded instead: that ends its database session, and PostgreSQL drops
-    every advisory lock of a session that ends.
-    """
-    try:
-        if not reusable:
-            await connection.invalidate()
-        elif key is not None:
-            await connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-    except SQLAlchemyError:
-        await connection.invalidate()
-    finally:
-        await connection.close()
+    async def _release(self, lease: Lease) -> None:
+        """Deletes the lease if it is still ours; on failure it simply expires."""
+        try:
+            async with connected(self._engine) as connection:
+                await connection.execute(_RELEASE, lease.params)
+                await connection.commit()
+        except (SQLAlchemyError, OSError, StorageUnavailable) as error:
+            log.warning("session %s: lease release failed (%s)", lease.session_id, error)
 
 
 @dataclass(slots=True)
@@ -139,12 +211,12 @@ class LocalSessionLocks:
 
 
 def session_locks_for(
-    engine: AsyncEngine, *, pool_size: int = 10
-) -> PostgresSessionLocks | LocalSessionLocks:
-    """Advisory locks on PostgreSQL; in-process locks on SQLite (one process only).
+    engine: AsyncEngine, *, lease_ttl_s: float = DEFAULT_LEASE_TTL_S
+) -> LeaseSessionLocks | LocalSessionLocks:
+    """Leases on PostgreSQL; in-process locks on SQLite (one process only).
 
     Close with ``aclose`` at shutdown.
     """
     if engine.dialect.name == "postgresql":
-        return PostgresSessionLocks(engine, pool_size=pool_size)
+        return LeaseSessionLocks(engine, ttl_s=lease_ttl_s)
     return LocalSessionLocks()

@@ -14,8 +14,9 @@ processes and replicas share the database safely: nothing is cached between stat
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,9 @@ import sqlalchemy as sa
 from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
+from src.domain.errors import StorageUnavailable
 from src.infrastructure.persistence.compiled import CompiledStatement, Statement, StatementCompiler
+from src.infrastructure.persistence.locks import EXTEND_LEASE, held_leases, prove_leases_with
 from src.infrastructure.persistence.tables import IDEMPOTENCY_KEYS
 from src.infrastructure.persistence.writes import (
     Insert,
@@ -56,6 +59,9 @@ def _rowcount(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+CONNECT_TIMEOUT_S = 5.0
+
+
 class PostgresDatabase:
     """The ``Database`` of ``unit_of_work`` on one PostgreSQL database; ``open`` before use."""
 
@@ -64,6 +70,7 @@ class PostgresDatabase:
         dsn: str,
         *,
         pool_size: int = 10,
+        pool_timeout_s: float = 10.0,
         trace: Callable[[str], None] | None = None,
         connect_args: Mapping[str, Any] | None = None,
     ) -> None:
@@ -72,6 +79,7 @@ class PostgresDatabase:
         self.compiler = StatementCompiler(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
         self._dsn = dsn
         self._pool_size = pool_size
+        self._pool_timeout_s = pool_timeout_s
         self._trace = trace
         self._connect_args: dict[str, Any] = dict(connect_args or {})
         self._pool: asyncpg.Pool | None = None
@@ -106,6 +114,28 @@ class PostgresDatabase:
             raise RuntimeError("the PostgreSQL database is not open")
         return self._pool
 
+    async def _checkout(self) -> PoolConnectionProxy[Any]:
+        """A pooled connection within ``pool_timeout_s``; a pool that stays exhausted is
+        ``StorageUnavailable`` (503 with Retry-After), never a wait without end."""
+        pool = self._connections()
+        # Waiting for a busy pool is bounded by the setting; opening a new connection, by the
+        # time a connection takes.
+        opening = pool.get_idle_size() == 0 and pool.get_size() < pool.get_max_size()
+        timeout = max(self._pool_timeout_s, CONNECT_TIMEOUT_S) if opening else self._pool_timeout_s
+        try:
+            connection: PoolConnectionProxy[Any] = await pool.acquire(timeout=timeout)
+        except TimeoutError as error:
+            raise StorageUnavailable("no free connection in this process's pool") from error
+        return connection
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        connection = await self._checkout()
+        try:
+            yield connection
+        finally:
+            await self._connections().release(connection)
+
     async def ping(self) -> bool:
         """Whether ``SELECT 1`` answers in time, for the readiness probe (a connection
         option the driver refuses, too, makes the service not ready)."""
@@ -117,15 +147,30 @@ class PostgresDatabase:
 
     async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Any]:
         compiled = self.compiler.of(statement)
-        rows: list[Any] = await self._connections().fetch(compiled.sql, *compiled.args(values))
+        async with self._connection() as connection:
+            rows: list[Any] = await connection.fetch(compiled.sql, *compiled.args(values))
         return rows
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        await self._write(self._connections(), writes)
+        """One statement; inside a transaction that first proves the session leases this task
+        holds, when it holds any (fencing, see ``locks``)."""
+        async with self._connection() as connection:
+            if not held_leases():
+                await self._write(connection, writes)
+                return
+            async with connection.transaction():
+                await self.prove_leases(connection)
+                await self._write(connection, writes)
+
+    async def prove_leases(self, connection: PoolConnectionProxy[Any]) -> None:
+        extend = self.compiler.of(EXTEND_LEASE)
+        await prove_leases_with(
+            lambda lease: connection.fetchval(extend.sql, *extend.args(lease.params))
+        )
 
     async def begin(self) -> PostgresTransaction:
         pool = self._connections()
-        connection = await pool.acquire()
+        connection = await self._checkout()
         try:
             transaction = connection.transaction()
             await transaction.start()
@@ -215,6 +260,7 @@ class PostgresTransaction:
         return _rowcount(await self._open().execute(compiled.sql, *compiled.args(values)))
 
     async def commit(self) -> None:
+        await self._database.prove_leases(self._open())
         await self._end(self._transaction.commit)
 
     async def rollback(self) -> None:

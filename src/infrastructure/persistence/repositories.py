@@ -13,14 +13,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from src.domain.entities import (
-    CallKind,
     CallRecord,
     CallTotals,
     Message,
@@ -30,6 +29,7 @@ from src.domain.entities import (
 )
 from src.domain.llm import ContentPart, ImagePart, TextPart, ToolCall
 from src.infrastructure.persistence.compiled import Statement
+from src.infrastructure.persistence.rollups import TOTALS, totals_of
 from src.infrastructure.persistence.tables import (
     IDEMPOTENCY_KEYS,
     MESSAGES,
@@ -187,13 +187,10 @@ _TOTALS = (
     .group_by(_calls.provider, _calls.kind)
     .order_by(_calls.provider, _calls.kind)
 )
+_SESSION_TOTALS = _TOTALS.where(_calls.session_id == _param("session_id"))
 _CALL_TOTALS = {
-    (by_session, by_tenant): _TOTALS.where(
-        *([_calls.session_id == _param("session_id")] if by_session else []),
-        *([_calls.tenant == _param("tenant")] if by_tenant else []),
-    )
-    for by_session in _BOTH
-    for by_tenant in _BOTH
+    False: _SESSION_TOTALS,
+    True: _SESSION_TOTALS.where(_calls.tenant == _param("tenant")),
 }
 _IDEMPOTENCY_KEY = sa.select(IDEMPOTENCY_KEYS.c.fingerprint, IDEMPOTENCY_KEYS.c.reply).where(
     IDEMPOTENCY_KEYS.c.owner == _param("owner"), IDEMPOTENCY_KEYS.c.key == _param("key")
@@ -357,25 +354,14 @@ class SqlCallRepository:
     async def totals(
         self, session_id: str | None, tenant: str | None = None
     ) -> Sequence[CallTotals]:
-        """One aggregate query; ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
-        statement = _CALL_TOTALS[session_id is not None, tenant is not None]
-        return [
-            CallTotals(
-                provider=row["provider"],
-                kind=cast(CallKind, row["kind"]),
-                calls=int(row["calls"]),
-                failures=int(row["failures"]),
-                input_tokens=int(row["input_tokens"]),
-                output_tokens=int(row["output_tokens"]),
-                cached_input_tokens=int(row["cached_input_tokens"]),
-                cost=from_picodollars(row["cost"]) or Decimal(0),
-                calls_with_unknown_cost=int(row["calls_with_unknown_cost"]),
-                latency_s_sum=float(row["latency_s_sum"]),
-            )
-            for row in await self._work.rows(
-                statement, {"session_id": session_id, "tenant": tenant}
-            )
-        ]
+        """Of every call (or a tenant's): the rollups. Of a session: one aggregate query over
+        its records, where ``SUM(cost)`` skips unknown (NULL) costs, counted apart."""
+        values = {"session_id": session_id, "tenant": tenant}
+        if session_id is None:
+            statement = TOTALS[tenant is not None]
+        else:
+            statement = _CALL_TOTALS[tenant is not None]
+        return totals_of(await self._work.rows(statement, values), from_picodollars)
 
 
 class SqlIdempotencyRepository:

@@ -208,6 +208,36 @@ class AgentPresetRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class SessionLeaseRow(SQLModel, table=True):
+    """Who holds a session's turn lock, until when (``locks``); no row means nobody."""
+
+    __tablename__ = "session_leases"
+
+    session_id: str = Field(sa_type=sa.String, primary_key=True)
+    token: str = Field(sa_type=sa.String)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class CallRollupRow(SQLModel, table=True):
+    """Sums of the call records of one tenant, provider and kind (a share of them: see
+    ``rollups``), kept by a trigger on ``provider_calls`` (migration 0004)."""
+
+    __tablename__ = "call_rollups"
+
+    tenant: str = Field(sa_type=sa.String, primary_key=True)
+    provider: str = Field(sa_type=sa.String, primary_key=True)
+    kind: str = Field(sa_type=sa.String, primary_key=True)
+    bucket: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    calls: int = Field(sa_type=sa.BigInteger)
+    failures: int = Field(sa_type=sa.BigInteger)
+    input_tokens: int = Field(sa_type=sa.BigInteger)
+    output_tokens: int = Field(sa_type=sa.BigInteger)
+    cached_input_tokens: int = Field(sa_type=sa.BigInteger)
+    cost: int = Field(sa_type=sa.BigInteger)  # picodollars
+    unknown_cost_calls: int = Field(sa_type=sa.BigInteger)
+    latency_s_sum: float
+
+
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = MessageRow.__table__  # type: ignore[attr-defined]
 SUMMARIES: sa.Table = SummaryRow.__table__  # type: ignore[attr-defined]
@@ -215,4 +245,5 @@ PROVIDER_CALLS: sa.Table = ProviderCallRow.__table__  # type: ignore[attr-define
 IDEMPOTENCY_KEYS: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
 API_KEYS: sa.Table = ApiKeyRow.__table__  # type: ignore[attr-defined]
 AGENT_PRESETS: sa.Table = AgentPresetRow.__table__  # type: ignore[attr-defined]
+CALL_ROLLUPS: sa.Table = CallRollupRow.__table__  # type: ignore[attr-defined]
 METADATA = SQLModel.metadata

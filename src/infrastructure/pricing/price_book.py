@@ -1,22 +1,31 @@
-"""Model prices from versioned JSON files, one per provider, each citing its source and date.
+"""The price book: model prices by date and tier, from ``genai-prices`` plus local overrides.
 
-A file looks like::
+Most prices come from the maintained ``genai-prices`` data set (``genai_source``), with their
+validity dates and long-context tiers. What it lacks (Qwen, local runtimes) or gets wrong
+lives in versioned JSON override files in ``prices/``, one per provider, each citing its
+source and date; an override wins over the data set for the models it lists. A file looks
+like::
 
-    {"provider": "openai", "currency": "USD", "unit": "per_million_tokens",
-     "source": "https://openai.com/api/pricing/", "as_of": "2026-11-01",
-     "models": {"gpt-4o": {"input": "2.50", "cached_input": "1.25", "output": "10.00"}}}
+    {"provider": "qwen", "currency": "USD", "unit": "per_million_tokens",
+     "source": "https://...", "as_of": "2026-11-01",
+     "models": {"qwen-max": {"input": "1.60", "cached_input": "0.32", "output": "6.40"}}}
 
 Prices are strings so they load as exact ``Decimal`` values; a model may add
 ``"cache_write"``. A provider whose models all cost nothing (a local runtime) says
-``"free": true`` instead of listing models. A model not in its file has no price (``None``):
-its cost is unknown, never 0.
+``"free": true`` instead of listing models. A model with no price is ``None``: its cost is
+unknown, never 0.
+
+Everything is compiled into one dictionary at start-up; a model named in a way the data set
+matches by rule (a dated or aliased name) is resolved once and then cached, so pricing a call
+stays a dictionary lookup.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -24,24 +33,26 @@ from pathlib import Path
 from typing import Any
 
 from src.domain.pricing import ModelPrice
+from src.infrastructure.pricing.genai_source import GenaiPrices
+from src.infrastructure.pricing.schedule import PriceSchedule
 
 _FREE = ModelPrice(input=Decimal(0), cached_input=Decimal(0), output=Decimal(0))
 #: The model name ``entries`` shows for a free provider: every model.
 ANY_MODEL = "*"
+#: Names resolved by rule and cached; past this, misses are resolved each time (bounded memory
+#: whatever model names requests make up).
+MAX_RESOLVED = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class PriceTable:
-    """One provider's file."""
+    """One override file."""
 
     provider: str
     source: str
     as_of: str
     models: Mapping[str, ModelPrice]
     free: bool = False
-
-    def price_of(self, model: str) -> ModelPrice | None:
-        return _FREE if self.free else self.models.get(model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,35 +63,73 @@ class PriceEntry:
     model: str
     price: ModelPrice
     source: str
-    as_of: str
+    since: str
 
 
-class JsonPriceBook:
-    """The domain's ``PriceBook`` over the price files."""
+class DatedPriceBook:
+    """The domain's ``PriceBook``: the price of a model at an instant."""
 
-    def __init__(self, tables: Iterable[PriceTable]) -> None:
-        self._tables = {table.provider: table for table in tables}
+    def __init__(self, overrides: Iterable[PriceTable], data_set: GenaiPrices | None) -> None:
+        self._data_set = data_set
+        self._schedules: dict[tuple[str, str], PriceSchedule | None] = {}
+        if data_set is not None:
+            for provider, model, schedule in data_set.schedules():
+                self._schedules[(provider, model)] = schedule
+        self._free: dict[str, str] = {}
+        for table in overrides:
+            if table.free:
+                self._free[table.provider] = table.source
+            for model, price in table.models.items():
+                self._schedules[(table.provider, model)] = PriceSchedule(
+                    price, f"{table.source} (as of {table.as_of})"
+                )
+        self._compiled = len(self._schedules)
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> JsonPriceBook:
-        """Every ``*.json`` in ``directory`` (default: this package's ``prices`` folder)."""
-        folder: Traversable = directory or resources.files(__package__ or __name__) / "prices"
+    def load(cls, overrides: Path | None = None, *, data_set: bool = True) -> DatedPriceBook:
+        """The data set plus every ``*.json`` in ``overrides`` (default: ``prices/``)."""
+        folder: Traversable = overrides or resources.files(__package__ or __name__) / "prices"
         files = sorted((f for f in folder.iterdir() if f.name.endswith(".json")), key=_name)
-        return cls(_table(f.name, json.loads(f.read_text(encoding="utf-8"))) for f in files)
+        tables = [_table(f.name, json.loads(f.read_text(encoding="utf-8"))) for f in files]
+        return cls(tables, GenaiPrices() if data_set else None)
 
-    def price_of(self, provider: str, model: str) -> ModelPrice | None:
-        table = self._tables.get(provider)
-        return table.price_of(model) if table else None
+    def price_of(self, provider: str, model: str, at: datetime | None = None) -> ModelPrice | None:
+        schedule = self._schedule(provider, model)
+        return schedule.at(at or datetime.now(UTC)) if schedule else None
 
-    def entries(self) -> list[PriceEntry]:
-        rows: list[PriceEntry] = []
-        for table in sorted(self._tables.values(), key=lambda t: t.provider):
-            models = {ANY_MODEL: _FREE} if table.free else table.models
-            rows.extend(
-                PriceEntry(table.provider, model, price, table.source, table.as_of)
-                for model, price in sorted(models.items())
+    def entries(
+        self, models: Mapping[str, Sequence[str]], at: datetime | None = None
+    ) -> list[PriceEntry]:
+        """The prices in force at ``at`` of ``models`` (by provider), override models too."""
+        when = at or datetime.now(UTC)
+        wanted = {(p, m) for p, names in models.items() for m in names}
+        wanted |= {
+            key for key, s in self._schedules.items() if s and "genai-prices" not in s.source
+        }
+        rows = [PriceEntry(p, ANY_MODEL, _FREE, source, "-") for p, source in self._free.items()]
+        for provider, model in sorted(wanted):
+            if provider in self._free or (schedule := self._schedule(provider, model)) is None:
+                continue
+            rows.append(
+                PriceEntry(
+                    provider, model, schedule.at(when), schedule.source, schedule.since(when)
+                )
             )
-        return rows
+        return sorted(rows, key=lambda row: (row.provider, row.model))
+
+    def _schedule(self, provider: str, model: str) -> PriceSchedule | None:
+        key = (provider, model)
+        try:
+            return self._schedules[key]
+        except KeyError:
+            pass
+        if provider in self._free:
+            schedule: PriceSchedule | None = PriceSchedule(_FREE, self._free[provider])
+        else:
+            schedule = self._data_set.find(provider, model) if self._data_set else None
+        if len(self._schedules) < self._compiled + MAX_RESOLVED:
+            self._schedules[key] = schedule
+        return schedule
 
 
 def _name(file: Traversable) -> str:

@@ -2,7 +2,7 @@
 last activity.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 
 ``ix_provider_calls_created_at`` bounds every period of the overview and time series;
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
