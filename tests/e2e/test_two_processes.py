@@ -4,22 +4,17 @@ on its next request."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
 
 from tests.e2e.test_process import Service, responder
 from tests.fakes.upstream import FakeUpstream
-from tests.persistence.conftest import ADMIN_DSN, PostgresDatabases
+from tests.shared_servers import REDIS_URL
 
 ADMIN = "admin-" + "p" * 40
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
@@ -28,43 +23,14 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    try:
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        pytest.skip(f"PostgreSQL is unreachable ({type(error).__name__})")
-    databases = PostgresDatabases(admin)
-    try:
-        yield await databases.create()
-    finally:
-        await databases.drop_all()
-        await admin.close()
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except RedisError as error:
-        pytest.skip(f"Redis is unreachable ({type(error).__name__})")
-    prefix = f"test-{uuid.uuid4().hex}:"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def test_limits_and_revocation_hold_across_two_processes(
-    tmp_path: Path, upstream: FakeUpstream, database: str, redis_prefix: str
+    tmp_path: Path, upstream: FakeUpstream, postgres_database: str, redis_prefix: str
 ) -> None:
     replicas = [Service(tmp_path / "unused.db", upstream.url) for _ in range(2)]
     for replica in replicas:
         replica.env.update(
             {
-                "DATABASE_URL": database,
+                "DATABASE_URL": postgres_database,
                 "DATABASE_POOL_SIZE": "2",
                 "ADMIN_API_KEY": ADMIN,
                 "REDIS_URL": REDIS_URL,
