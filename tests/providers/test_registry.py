@@ -181,20 +181,30 @@ def test_provider_variables_lists_everything_read() -> None:
     assert len(names) == len(set(names))
 
 
-#: Run in a fresh interpreter: which SDKs does building a registry with only OpenAI import?
+#: Run in a fresh interpreter: which SDKs does a registry with OpenAI and Anthropic configured
+#: import, once built, and once OpenAI alone was called (at a closed port: the call fails)?
 _ONLY_OPENAI = """
-import json, sys
-from src.domain.errors import ProviderNotConfigured
+import asyncio, json, sys
+from src.domain.errors import ProviderError, ProviderNotConfigured
+from src.domain.llm import ChatMessage, ChatRequest
 from src.infrastructure.llm_providers.registry import build_provider_registry
 
-registry = build_provider_registry({"OPENAI_API_KEY": "k"})
+env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "GEMINI_API_KEY": "k"}
+registry = build_provider_registry(env, max_retries=0, timeout_s=2)
+sdks = ("openai", "anthropic", "google.genai", "mistralai", "dashscope")
+at_start = [sdk for sdk in sdks if sdk in sys.modules]
+request = ChatRequest("gpt-5.4-mini", (ChatMessage("user", "hi"),))
+try:
+    asyncio.run(registry.get("openai").complete(request))
+except ProviderError:
+    pass
 try:
     registry.get("anthropic")
 except ProviderNotConfigured as error:
     not_configured = error.message
 listed = {s.name: [s.default_model, list(s.models), s.is_configured] for s in registry.describe()}
-sdks = ("openai", "anthropic", "google.genai", "mistralai", "dashscope")
 print(json.dumps({
+    "at_start": at_start,
     "imported": [sdk for sdk in sdks if sdk in sys.modules],
     "listed": listed,
     "not_configured": not_configured,
@@ -202,7 +212,7 @@ print(json.dumps({
 """
 
 
-def test_only_the_configured_providers_sdk_is_imported() -> None:
+def test_an_sdk_is_imported_only_when_its_provider_is_first_called() -> None:
     run = subprocess.run(
         [sys.executable, "-c", _ONLY_OPENAI],
         cwd=ROOT,
@@ -213,6 +223,7 @@ def test_only_the_configured_providers_sdk_is_imported() -> None:
     )
     seen = json.loads(run.stdout)
 
+    assert seen["at_start"] == []
     assert seen["imported"] == ["openai"]
     assert list(seen["listed"]) == [entry.SPEC.name for entry in PROVIDER_ADAPTERS]
     assert seen["listed"]["anthropic"] == [

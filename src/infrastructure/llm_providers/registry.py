@@ -5,8 +5,9 @@ read from it, says what a provider is without importing its SDK: its
 ``ProviderSpec`` (name, models, default model, key variable and aliases), its base URL
 variable, and where its adapter class lives (``"module:Class"``). The SDKs are heavy (anthropic
 alone takes 1.6 s and tens of MB to import), so an adapter module, and with it its SDK, is
-imported only when that provider is configured; ``describe`` and ``get`` of an unconfigured
-provider answer from the entry alone. The adapter is handed its spec, with the default model
+imported only when that provider is first called (``LazyAdapter``): a service configured
+for all eight is ready as fast, and stays as small, as one configured for the one it uses;
+``describe``, ``get`` and ``resolve`` answer from the entries alone. The adapter is handed its spec, with the default model
 already resolved, when it is built, so the entry is the only place a provider's facts are
 written. Adding a provider means one adapter module and one entry in ``providers.toml``.
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 import importlib
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
 
 from src.domain.errors import InvalidInput, ProviderNotConfigured
-from src.domain.llm import LLMProvider, ProviderSpec
+from src.domain.llm import ChatRequest, ChatResult, LLMProvider, ProviderSpec, StreamEvent
 from src.domain.ports import PriceBook
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
@@ -62,6 +63,39 @@ class ProviderEntry:
 
 
 _PACKAGE = "src.infrastructure.llm_providers"
+
+
+class LazyAdapter:
+    """A configured provider whose adapter (and SDK) is imported and built at its first call.
+
+    The first call pays the import (up to a second or two for the largest SDKs) once; every
+    later call goes straight to the adapter.
+    """
+
+    def __init__(self, entry: ProviderEntry, spec: ProviderSpec, config: ProviderConfig) -> None:
+        self._entry = entry
+        self._spec = spec
+        self._config = config
+        self._adapter: LLMProvider | None = None
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self._spec
+
+    def _built(self) -> LLMProvider:
+        if self._adapter is None:
+            self._adapter = self._entry.load()(self._spec, self._config)
+        return self._adapter
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        return await self._built().complete(request)
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return self._built().stream(request)
+
+    async def aclose(self) -> None:
+        if self._adapter is not None:
+            await self._adapter.aclose()
 
 
 def _entries(table: Mapping[str, Mapping[str, Any]]) -> tuple[ProviderEntry, ...]:
@@ -237,7 +271,7 @@ def build_provider_registry(
                 api_key=key, base_url=base_url, timeout_s=timeout_s, masked_secrets=secrets
             )
             provider = ResilientProvider(
-                entry.load()(spec, config),
+                LazyAdapter(entry, spec, config),
                 max_retries=max_retries,
                 retry_after_cap_s=retry_after_cap_s,
                 base_delay_s=retry_base_delay_s,
