@@ -7,9 +7,9 @@ variable, and where its adapter class lives (``"module:Class"``). The SDKs are h
 alone takes 1.6 s and tens of MB to import), so an adapter module, and with it its SDK, is
 imported only when that provider is first called (``LazyAdapter``): a service configured
 for all eight is ready as fast, and stays as small, as one configured for the one it uses;
-``describe``, ``get`` and ``resolve`` answer from the entries alone. The adapter is handed its spec, with the default model
-already resolved, when it is built, so the entry is the only place a provider's facts are
-written. Adding a provider means one adapter module and one entry in ``providers.toml``.
+``describe``, ``get`` and ``resolve`` answer from the entries alone. The adapter is handed
+its spec, with the default model already resolved, when it is built, so the entry is the only
+place a provider's facts are written. Adding a provider means one adapter module and one entry in ``providers.toml``.
 
 ``build_provider_registry`` reads each provider's key (its variable, then its aliases), base
 URL and ``<NAME>_DEFAULT_MODEL`` from the mapping the composition root hands down, builds
