@@ -9,7 +9,8 @@ imported only when that provider is first called (``LazyAdapter``): a service co
 for all eight is ready as fast, and stays as small, as one configured for the one it uses;
 ``describe``, ``get`` and ``resolve`` answer from the entries alone. The adapter is handed
 its spec, with the default model already resolved, when it is built, so the entry is the only
-place a provider's facts are written. Adding a provider means one adapter module and one entry in ``providers.toml``.
+place a provider's facts are written. Adding a provider means one adapter module and one
+entry in ``providers.toml``.
 
 ``build_provider_registry`` reads each provider's key (its variable, then its aliases), base
 URL and ``<NAME>_DEFAULT_MODEL`` from the mapping the composition root hands down, builds
