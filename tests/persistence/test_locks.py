@@ -17,9 +17,10 @@ from src.domain.errors import SessionBusy
 from src.domain.ports import SessionLocks
 from src.infrastructure.persistence.engine import create_engine
 from src.infrastructure.persistence.locks import (
+    EXTEND_LEASE,
     LeaseSessionLocks,
     LocalSessionLocks,
-    prove_leases,
+    prove_leases_with,
     session_locks_for,
 )
 from src.infrastructure.persistence.migrate import advisory_key
@@ -194,12 +195,14 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
             await fresh_done.wait()
             async with stale_engine.connect() as connection:
                 with pytest.raises(SessionBusy):
-                    await prove_leases(connection)
+                    await prove_leases_with(
+                        lambda lease: connection.scalar(EXTEND_LEASE, lease.params)
+                    )
 
     async def fresh_turn() -> None:
         await stale_inside.wait()
         async with fresh.hold("sess_a", 5), fresh_engine.connect() as connection:
-            await prove_leases(connection)
+            await prove_leases_with(lambda lease: connection.scalar(EXTEND_LEASE, lease.params))
             await connection.commit()
         fresh_done.set()
 

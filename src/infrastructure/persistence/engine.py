@@ -11,13 +11,12 @@ connection the server refuses, becomes ``StorageUnavailable`` (503 with ``Retry-
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -37,14 +36,8 @@ def create_engine(
     max_overflow: int = 2,
     pool_timeout_s: float = 10.0,
     sqlite_busy_timeout_ms: int = 5000,
-    isolation_level: str | None = None,
 ) -> AsyncEngine:
-    """An engine for ``database_url``; raises ``ValueError`` for any other database.
-
-    ``isolation_level="AUTOCOMMIT"`` suits single-statement reads (the API key lookup)."""
-    options: dict[str, Any] = (
-        {} if isolation_level is None else {"isolation_level": isolation_level}
-    )
+    """An engine for ``database_url``; raises ``ValueError`` for any other database."""
     url = make_url(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -80,7 +73,6 @@ def create_engine(
             pool_timeout=pool_timeout_s,
             pool_recycle=1800,  # under the idle limits of common proxies and load balancers
             pool_pre_ping=True,
-            **options,
         )
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
@@ -111,13 +103,3 @@ async def connected(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield connection
     finally:
         await connection.close()
-
-
-async def database_is_reachable(engine: AsyncEngine, *, timeout_s: float = 2.0) -> bool:
-    """Whether ``SELECT 1`` succeeds within ``timeout_s``, for the readiness probe."""
-    try:
-        async with asyncio.timeout(timeout_s), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError):
-        return False
-    return True

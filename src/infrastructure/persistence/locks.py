@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import SessionBusy, StorageUnavailable
 from src.infrastructure.persistence.engine import connected
@@ -95,11 +95,6 @@ async def prove_leases_with(extend: Callable[[Lease], Awaitable[object]]) -> Non
         if await extend(lease) is None:
             log.warning("session %s: lease lost before commit; turn rolled back", lease.session_id)
             raise SessionBusy(lease.session_id, lease.ttl_s)
-
-
-async def prove_leases(connection: AsyncConnection) -> None:
-    """``prove_leases_with`` on a SQLAlchemy connection."""
-    await prove_leases_with(lambda lease: connection.scalar(_EXTEND, lease.params))
 
 
 class LeaseSessionLocks:
