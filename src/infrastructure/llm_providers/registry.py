@@ -21,6 +21,7 @@ own circuit breaker. A provider without a key is listed but not configured; a ke
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import tomllib
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -30,7 +31,14 @@ from importlib import resources
 from typing import Any, Final
 
 from src.domain.errors import InvalidInput, ProviderNotConfigured
-from src.domain.llm import ChatRequest, ChatResult, LLMProvider, ProviderSpec, StreamEvent
+from src.domain.llm import (
+    ChatRequest,
+    ChatResult,
+    LLMProvider,
+    ProviderSpec,
+    StreamEvent,
+    close_stream,
+)
 from src.domain.ports import PriceBook
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
@@ -69,8 +77,9 @@ _PACKAGE = "src.infrastructure.llm_providers"
 class LazyAdapter:
     """A configured provider whose adapter (and SDK) is imported and built at its first call.
 
-    The first call pays the import (up to a second or two for the largest SDKs) once; every
-    later call goes straight to the adapter.
+    The import runs in a worker thread, once, so the event loop goes on serving other turns
+    meanwhile (an SDK takes up to a second or two to import); later calls go straight to the
+    adapter.
     """
 
     def __init__(self, entry: ProviderEntry, spec: ProviderSpec, config: ProviderConfig) -> None:
@@ -78,21 +87,30 @@ class LazyAdapter:
         self._spec = spec
         self._config = config
         self._adapter: LLMProvider | None = None
+        self._loading = asyncio.Lock()
 
     @property
     def spec(self) -> ProviderSpec:
         return self._spec
 
-    def _built(self) -> LLMProvider:
+    async def _built(self) -> LLMProvider:
         if self._adapter is None:
-            self._adapter = self._entry.load()(self._spec, self._config)
+            async with self._loading:
+                if self._adapter is None:
+                    adapter_class = await asyncio.to_thread(self._entry.load)
+                    self._adapter = adapter_class(self._spec, self._config)
         return self._adapter
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        return await self._built().complete(request)
+        return await (await self._built()).complete(request)
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        return self._built().stream(request)
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        events = (await self._built()).stream(request)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await close_stream(events)
 
     async def aclose(self) -> None:
         if self._adapter is not None:
