@@ -40,6 +40,11 @@ class ProviderCatalog(Protocol):
     @property
     def default_provider(self) -> str: ...
 
+    @property
+    def names(self) -> Sequence[str]:
+        """Every registered provider's name, known at start-up (what targets are parsed by)."""
+        ...
+
     def describe(self) -> Sequence[ProviderStatusView]: ...
 
     def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:

@@ -37,15 +37,15 @@ class Catalog:
         self.directory = directory
         self.unhealthy: set[str] = set()
         self.default_provider = directory.default_provider
+        self.names = (*directory.providers, *sorted(directory.unconfigured))
 
     def resolve(self, provider: str | None, model: str | None) -> tuple[str, str]:
         return self.directory.resolve(provider, model)
 
     def describe(self) -> list[Status]:
-        names = [*self.directory.providers, *sorted(self.directory.unconfigured)]
         return [
             Status(n, ("m",), "m", n not in self.directory.unconfigured, n not in self.unhealthy)
-            for n in names
+            for n in self.names
         ]
 
 

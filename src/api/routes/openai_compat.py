@@ -90,8 +90,7 @@ async def chat_completions(
     for index, message in enumerate(body.messages):
         if len(message.text) > limit:
             raise payload_too_large(f"messages[{index}].content", limit, len(message.text))
-    names = [p.name for p in services.providers.describe()]
-    target = Target(*parse_target(body.model, names))
+    target = Target(*parse_target(body.model, services.providers.names))
     label = "/".join(services.providers.resolve(target.provider, target.model))
     max_tokens = body.max_completion_tokens or body.max_tokens
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

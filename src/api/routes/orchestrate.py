@@ -76,10 +76,9 @@ async def checked_command(
     limit = services.config.max_message_chars
     if body.message is not None and len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
-    names = [p.name for p in services.providers.describe()]
     agent = body.agent_config.agent if body.agent_config else None
     preset = await services.agents.settings_of(tenant, agent)
-    return turn_command(body, idempotency_key, names, preset)
+    return turn_command(body, idempotency_key, services.providers.names, preset)
 
 
 @router.post(

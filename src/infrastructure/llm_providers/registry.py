@@ -179,6 +179,7 @@ class ProviderRegistry:
         prices: PriceBook | None = None,
     ) -> None:
         self._entries = {entry.spec.name: entry for entry in entries}
+        self.names: tuple[str, ...] = tuple(self._entries)
         self._default = default_provider
         self._prices = prices
         self._entry(default_provider)
