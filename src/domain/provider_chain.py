@@ -5,7 +5,8 @@ attempt is a ``complete`` (one ``StreamEnd``) or a ``stream`` (deltas, then ``St
 next route is tried after a provider error, unless the request itself was rejected (it would
 be rejected again) or part of the reply was already forwarded (it cannot be taken back).
 
-The chain does not write anything: every failed attempt is priced into ``failures`` for the
+The chain does not write anything: every failed attempt is priced into ``failures`` (the
+turn's own list of calls) for the
 turn's settlement to store, whatever becomes of the turn.
 """
 
@@ -65,7 +66,8 @@ class ChainRun:
     """One walk down a chain; iterate :meth:`events` once.
 
     ``request_for(model)`` builds the request for the model an attempt resolves to, so each
-    route gets its own model name in an otherwise identical request.
+    route gets its own model name in an otherwise identical request. Each failed attempt's
+    record is appended to ``failures`` as it happens.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class ChainRun:
         session_id: str | None,
         request_for: Callable[[str], ChatRequest],
         streaming: bool,
+        failures: list[CallRecord],
     ) -> None:
         self._providers = providers
         self._accounts = accounts
@@ -87,7 +90,7 @@ class ChainRun:
         self._request_for = request_for
         self._streaming = streaming
         self._attempt: _Attempt | None = None
-        self.failures: list[CallRecord] = []
+        self.failures = failures
 
     async def events(self) -> AsyncIterator[TextDelta | ToolCallReady | Answer]:
         """Forwarded deltas and tool calls, then one ``Answer``; raises the last error."""

@@ -4,7 +4,8 @@ Its steps, in order, each written once:
 
 1. replay — an idempotency key answered before returns that answer (checked again under the
    lock, where a concurrent first attempt may just have finished);
-2. admit — the provider chain is checked before anything is loaded or created;
+2. admit — the provider chain and what it must honour are checked, then the key's budget and
+   limits, before anything is loaded or created;
 3. hold — the session's lock, so turns on one session run one at a time everywhere;
 4. load — the session row and its live window (nothing, for a stateless turn);
 5. fold — old messages into the running summary, when a threshold is passed (``summarizer``);
@@ -83,9 +84,9 @@ class TurnPipeline:
             for event in _replayed(replay):
                 yield event
             return
-        if self._admission is not None:
-            await self._admission.admit(cmd.key_id, cmd.limits)
         routes = self._admit(cmd)
+        if self._admission is not None:  # last, so a turn refused above takes no turn slot
+            await self._admission.admit(cmd.key_id, cmd.limits)
         async with self._hold(cmd):
             if (replay := await self._store.replay(cmd)) is not None:
                 for event in _replayed(replay):
@@ -100,6 +101,7 @@ class TurnPipeline:
                 session_id=turn.session_id,
                 request_for=lambda model: self._request(cmd, model, turn),
                 streaming=streaming,
+                failures=turn.calls,
             )
             calls = chain.events()
             answer: Answer | None = None
@@ -112,17 +114,14 @@ class TurnPipeline:
                     else:
                         yield step
             except ProviderError:
-                turn.calls.extend(chain.failures)
                 await self._record(cmd, settle_failure(cmd, turn))
                 raise
             except (GeneratorExit, asyncio.CancelledError):
-                turn.calls.extend(chain.failures)
                 await asyncio.shield(self._settle_interrupted(cmd, turn, chain.interrupted()))
                 raise
             finally:
                 await close_stream(calls)
             assert answer is not None, "the chain ends with an answer or raises"
-            turn.calls.extend(chain.failures)
             yield TurnDone(await self._settle(cmd, turn, answer, started))
 
     # -- the steps ------------------------------------------------------------------------
