@@ -150,6 +150,8 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
             base_url=config.base_url,
             timeout=config.timeout_s,
             max_retries=0,
+            # The SDK's official aiohttp backend, as for the OpenAI protocol (its docstring).
+            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
         )
 
     async def aclose(self) -> None:

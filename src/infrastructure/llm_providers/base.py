@@ -232,7 +232,7 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
                 raise self.error_for_status(
                     upstream.status, upstream.message, upstream.headers
                 ) from error
-            if isinstance(error, self.TIMEOUT_ERRORS):
+            if isinstance(error, self.TIMEOUT_ERRORS) and not connection_failed(error):
                 raise self.timed_out() from error
             if isinstance(error, self.CONNECTION_ERRORS):
                 raise self.unreachable() from error
@@ -284,6 +284,25 @@ class ProviderAdapter(ABC, Generic[ResponseT, ChunkT]):
         return ProviderRejectedRequest(
             name, f"{name} rejected the request: {message}", status=status
         )
+
+
+def connection_failed(error: BaseException) -> bool:
+    """True when an SDK's time-out error is in fact a connection that failed without one.
+
+    The aiohttp transport that the openai and anthropic SDKs ship (``_vendor/httpx_aiohttp``)
+    maps every ``aiohttp.ClientConnectionError`` to httpx's ``ConnectTimeout``: its exception
+    table matches that base class before ``ClientConnectorError``, so a refused connection or
+    a server that hung up reads as a time-out. The error's causes say what happened: an
+    aiohttp error that is not a ``TimeoutError`` is a connection failure.
+    """
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return False
+        if type(cause).__module__.startswith("aiohttp."):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 @asynccontextmanager
