@@ -61,6 +61,18 @@ async def load(url: str, sessions: list[str], acknowledged: list[tuple[str, str]
         await asyncio.gather(*(worker(client, sid) for sid in sessions))
 
 
+async def first_turn(url: str, session_id: str, acknowledged: list[tuple[str, str]]) -> None:
+    """One turn before the load: a process imports its provider's SDK at the first call
+    (over a second on a slow machine), which would otherwise take the whole load window."""
+    message = f"{session_id} first turn {time.monotonic_ns()}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(
+            f"{url}/api/orchestrate", json={"message": message, "session_id": session_id}
+        )
+    assert answer.status_code == 200, answer.text
+    acknowledged.append((session_id, message))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(
     request: pytest.FixtureRequest,
@@ -91,6 +103,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_turn(database: str) -> N
             ]
         sessions = [c.json()["session_id"] for c in created]
         for _ in range(KILLS):
+            await first_turn(replica.url, sessions[0], acknowledged)
             running = asyncio.create_task(load(replica.url, sessions, acknowledged))
             await asyncio.sleep(LOAD_S)
             replica.kill()
