@@ -213,12 +213,12 @@ def _sql_persistence(
 ]:
     """The database named by the settings, for whichever of its adapters were not handed in.
 
-    Turns run on the raw driver of the URL's scheme (``databases``); migrations, the session
-    locks and the analytics reads go through SQLAlchemy. Migrations run at start-up only when
+    Turns and the session locks run on the raw driver of the URL's scheme (``databases``);
+    migrations and the analytics reads go through SQLAlchemy. Migrations run at start-up only when
     the unit of work is built here too: a test handing in its own store never migrates the
     database of the settings.
     """
-    from src.infrastructure.persistence.databases import database_for
+    from src.infrastructure.persistence.databases import database_for, session_locks_for
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 
@@ -235,13 +235,15 @@ def _sql_persistence(
         startup.append(migrate)
     startup.append(database.open)
     shutdown.append(database.aclose)
-    if locks is None or analytics is None:
+    if locks is None:
+        locks = session_locks_for(database, lease_ttl_s=settings.session_lease_ttl_s)
+        shutdown.append(locks.aclose)
+    if analytics is None:
         from src.infrastructure.persistence.analytics import SqlAnalytics
         from src.infrastructure.persistence.engine import create_engine
-        from src.infrastructure.persistence.locks import session_locks_for
 
-        # Leases and analytics reads: short statements, on a pool of their own beside the
-        # raw driver's (docs/deployment.md counts both).
+        # Analytics reads: on a pool of their own beside the raw driver's (docs/deployment.md
+        # counts both).
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_side_pool_size,
@@ -249,11 +251,7 @@ def _sql_persistence(
             pool_timeout_s=settings.database_pool_timeout_s,
         )
         shutdown.append(engine.dispose)
-        if locks is None:
-            sql_locks = session_locks_for(engine, lease_ttl_s=settings.session_lease_ttl_s)
-            shutdown.append(sql_locks.aclose)
-            locks = sql_locks
-        analytics = analytics or SqlAnalytics(engine)
+        analytics = SqlAnalytics(engine)
     from src.infrastructure.persistence.keys import SqlKeyLookup
 
     if uow is not None:  # a handed-in store holds the keys too: look them up through it

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     # Per process: pool_size + max_overflow connections at most (docs/deployment.md).
     database_pool_size: int = Field(5, ge=1)
-    # The SQLAlchemy pool beside the raw driver's: session leases and the analytics reads.
+    # The SQLAlchemy pool beside the raw driver's: the analytics reads.
     database_side_pool_size: int = Field(1, ge=1)
     database_max_overflow: int = Field(2, ge=0)
     database_pool_timeout_s: float = Field(10.0, gt=0)

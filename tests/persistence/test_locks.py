@@ -11,19 +11,16 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import SessionBusy
 from src.domain.ports import SessionLocks
-from src.infrastructure.persistence.engine import create_engine
+from src.infrastructure.persistence.databases import database_for, session_locks_for
 from src.infrastructure.persistence.locks import (
-    EXTEND_LEASE,
     LeaseSessionLocks,
     LocalSessionLocks,
-    prove_leases_with,
-    session_locks_for,
 )
 from src.infrastructure.persistence.migrate import advisory_key
+from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 from tests.persistence.conftest import execute_sql
 
 
@@ -91,22 +88,31 @@ def test_the_advisory_key_is_the_same_in_every_process() -> None:
     assert -(2**63) <= advisory_key("x") < 2**63
 
 
+async def _opened(url: str, pool_size: int = 4) -> PostgresDatabase:
+    database = database_for(url, pool_size=pool_size)
+    assert isinstance(database, PostgresDatabase)
+    await database.open()
+    return database
+
+
 @pytest.fixture
-async def two_processes(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
-    """Two engines share nothing but the database, as two processes would."""
-    first, second = create_engine(postgres_url), create_engine(postgres_url)
+async def two_processes(
+    postgres_url: str,
+) -> AsyncIterator[tuple[PostgresDatabase, PostgresDatabase]]:
+    """Two raw databases (pools) share nothing but the database, as two processes would."""
+    first, second = await _opened(postgres_url), await _opened(postgres_url)
     try:
         yield first, second
     finally:
-        await first.dispose()
-        await second.dispose()
+        await first.aclose()
+        await second.aclose()
 
 
 @pytest.fixture
 def locks_of(
-    two_processes: tuple[AsyncEngine, AsyncEngine],
+    two_processes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> tuple[LeaseSessionLocks, LeaseSessionLocks]:
-    here, there = (LeaseSessionLocks(engine) for engine in two_processes)
+    here, there = (LeaseSessionLocks(database.scalar) for database in two_processes)
     return here, there
 
 
@@ -158,8 +164,8 @@ async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
 
 async def test_held_locks_keep_no_connection_checked_out(postgres_url: str) -> None:
     """Many sessions held at once by one process fit in a pool of two connections."""
-    engine = create_engine(postgres_url, pool_size=2, max_overflow=0, pool_timeout_s=5)
-    locks = LeaseSessionLocks(engine)
+    database = await _opened(postgres_url, pool_size=2)
+    locks = LeaseSessionLocks(database.scalar)
     all_inside = asyncio.Event()
     inside = 0
 
@@ -173,18 +179,19 @@ async def test_held_locks_keep_no_connection_checked_out(postgres_url: str) -> N
 
     try:
         await asyncio.wait_for(asyncio.gather(*(turn(f"sess_{i}") for i in range(30))), 20)
-        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        pool = database._connections()
+        assert pool.get_size() - pool.get_idle_size() == 0  # none checked out
     finally:
-        await engine.dispose()
+        await database.aclose()
     assert await _leases_held(postgres_url) == 0
 
 
 async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
-    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
 ) -> None:
     """Fencing: the stale holder's commit fails, the new holder's commit goes through."""
-    stale_engine, fresh_engine = two_processes
-    stale, fresh = LeaseSessionLocks(stale_engine), LeaseSessionLocks(fresh_engine)
+    stale_database, fresh_database = two_processes
+    stale, fresh = (LeaseSessionLocks(d.scalar) for d in two_processes)
     stale_inside, fresh_done = asyncio.Event(), asyncio.Event()
 
     async def stale_turn() -> None:
@@ -193,17 +200,18 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
             await execute_sql(postgres_url, EXPIRE_ALL)
             stale_inside.set()
             await fresh_done.wait()
-            async with stale_engine.connect() as connection:
+            transaction = await stale_database.begin()
+            try:
                 with pytest.raises(SessionBusy):
-                    await prove_leases_with(
-                        lambda lease: connection.scalar(EXTEND_LEASE, lease.params)
-                    )
+                    await transaction.commit()
+            finally:
+                await transaction.rollback()
 
     async def fresh_turn() -> None:
         await stale_inside.wait()
-        async with fresh.hold("sess_a", 5), fresh_engine.connect() as connection:
-            await prove_leases_with(lambda lease: connection.scalar(EXTEND_LEASE, lease.params))
-            await connection.commit()
+        async with fresh.hold("sess_a", 5):
+            transaction = await fresh_database.begin()
+            await transaction.commit()
         fresh_done.set()
 
     await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
@@ -214,9 +222,9 @@ EXPIRE_ALL = "UPDATE session_leases SET expires_at = now() - interval '1 second'
 
 
 async def test_a_running_turn_renews_its_lease_past_the_ttl(
-    two_processes: tuple[AsyncEngine, AsyncEngine],
+    two_processes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> None:
-    here, there = (LeaseSessionLocks(engine, ttl_s=0.3) for engine in two_processes)
+    here, there = (LeaseSessionLocks(d.scalar, ttl_s=0.3) for d in two_processes)
     async with here.hold("sess_a", 1):
         await asyncio.sleep(1.0)  # more than three lifetimes
         await _busy_after(there, "sess_a", 0.1)
@@ -252,13 +260,13 @@ async def test_cancelled_turns_release_the_lease(
 
 
 async def test_a_crashed_holders_lease_expires(
-    two_processes: tuple[AsyncEngine, AsyncEngine], postgres_url: str
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
 ) -> None:
     await execute_sql(
         postgres_url,
         "INSERT INTO session_leases VALUES ('sess_a', 'dead', now() + interval '300 ms')",
     )
-    locks = LeaseSessionLocks(two_processes[0])
+    locks = LeaseSessionLocks(two_processes[0].scalar)
     started = time.monotonic()
     async with locks.hold("sess_a", 5):
         waited = time.monotonic() - started
@@ -266,13 +274,10 @@ async def test_a_crashed_holders_lease_expires(
 
 
 async def test_locks_are_chosen_by_database(
-    two_processes: tuple[AsyncEngine, AsyncEngine],
+    two_processes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> None:
-    sqlite = create_engine("sqlite+aiosqlite:///unused.db")
-    try:
-        assert isinstance(session_locks_for(sqlite), LocalSessionLocks)
-    finally:
-        await sqlite.dispose()
+    sqlite = database_for("sqlite+aiosqlite:///unused.db")
+    assert isinstance(session_locks_for(sqlite), LocalSessionLocks)
     postgres = session_locks_for(two_processes[0])
     assert isinstance(postgres, LeaseSessionLocks)
     await postgres.aclose()

@@ -7,27 +7,29 @@ import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from src.domain.memory import MemoryPolicy
 from src.domain.ports import Ports
 from src.domain.pricing import ModelPrice
 from src.domain.session_manager import SessionManager
 from src.domain.turns import TurnCommand
-from src.infrastructure.persistence.locks import session_locks_for
+from src.infrastructure.persistence.databases import session_locks_for
+from src.infrastructure.persistence.postgres_raw import PostgresDatabase
+from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.fakes.domain import FakeClock, FakeDirectory, FakeProvider, FixedPrices
 
 
 @contextlib.asynccontextmanager
 async def _manager(
-    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory, policy: MemoryPolicy
+    database: SqliteDatabase | PostgresDatabase,
+    uow_factory: SqlUnitOfWorkFactory,
+    policy: MemoryPolicy,
 ) -> AsyncIterator[SessionManager]:
     """Echo replies after a short pause, so that concurrent turns really overlap."""
     provider = FakeProvider()
     provider.delay_s = 0.01
     price = ModelPrice(input=Decimal("0.15"), cached_input=Decimal("0.075"), output=Decimal("0.6"))
-    locks = session_locks_for(engine)
+    locks = session_locks_for(database)
     try:
         yield SessionManager(
             Ports(
@@ -44,9 +46,11 @@ async def _manager(
 
 
 async def test_concurrent_turns_on_one_session_store_each_reply_after_its_question(
-    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory
+    database: SqliteDatabase | PostgresDatabase, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
-    async with _manager(engine, uow_factory, MemoryPolicy(summarization_threshold=1000)) as manager:
+    async with _manager(
+        database, uow_factory, MemoryPolicy(summarization_threshold=1000)
+    ) as manager:
         session = await manager.create_session(user_id="user_123")
 
         await asyncio.gather(
@@ -68,9 +72,9 @@ async def test_concurrent_turns_on_one_session_store_each_reply_after_its_questi
 
 
 async def test_the_eleventh_turn_folds_the_oldest_messages_into_a_summary(
-    engine: AsyncEngine, uow_factory: SqlUnitOfWorkFactory
+    database: SqliteDatabase | PostgresDatabase, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
-    async with _manager(engine, uow_factory, MemoryPolicy()) as manager:
+    async with _manager(database, uow_factory, MemoryPolicy()) as manager:
         session = await manager.create_session()
 
         results = [

@@ -10,6 +10,11 @@ from collections.abc import Callable
 
 from sqlalchemy import make_url
 
+from src.infrastructure.persistence.locks import (
+    DEFAULT_LEASE_TTL_S,
+    LeaseSessionLocks,
+    LocalSessionLocks,
+)
 from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 
@@ -47,3 +52,13 @@ def database_for(
     raise ValueError(
         f"unsupported database {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
+
+
+def session_locks_for(
+    database: SqliteDatabase | PostgresDatabase, *, lease_ttl_s: float = DEFAULT_LEASE_TTL_S
+) -> LeaseSessionLocks | LocalSessionLocks:
+    """Leases on PostgreSQL, on ``database``'s own pool; in-process locks on SQLite (one
+    process only). Close with ``aclose`` at shutdown."""
+    if isinstance(database, PostgresDatabase):
+        return LeaseSessionLocks(database.scalar, ttl_s=lease_ttl_s)
+    return LocalSessionLocks()

@@ -151,6 +151,13 @@ class PostgresDatabase:
             rows: list[Any] = await connection.fetch(compiled.sql, *compiled.args(values))
         return rows
 
+    async def scalar(self, statement: Statement, values: Mapping[str, Any]) -> Any:
+        """One statement on a pooled connection, in its own implicit transaction: the first
+        column of its first row, or None. What the session leases run (``locks``)."""
+        compiled = self.compiler.of(statement)
+        async with self._connection() as connection:
+            return await connection.fetchval(compiled.sql, *compiled.args(values))
+
     async def commit(self, writes: Sequence[Write]) -> None:
         """One statement; inside a transaction that first proves the session leases this task
         holds, when it holds any (fencing, see ``locks``)."""
