@@ -118,9 +118,14 @@ class PostgresDatabase:
         """A pooled connection within ``pool_timeout_s``; a pool that stays exhausted is
         ``StorageUnavailable`` (503 with Retry-After), never a wait without end."""
         pool = self._connections()
+        if pool.get_idle_size():
+            # Handed over at once, so no time-out is needed, nor the task that asyncpg's
+            # ``wait_for`` would create for one on every statement.
+            idle: PoolConnectionProxy[Any] = await pool.acquire()
+            return idle
         # Waiting for a busy pool is bounded by the setting; opening a new connection, by the
         # time a connection takes.
-        opening = pool.get_idle_size() == 0 and pool.get_size() < pool.get_max_size()
+        opening = pool.get_size() < pool.get_max_size()
         timeout = max(self._pool_timeout_s, CONNECT_TIMEOUT_S) if opening else self._pool_timeout_s
         try:
             connection: PoolConnectionProxy[Any] = await pool.acquire(timeout=timeout)
