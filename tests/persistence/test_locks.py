@@ -112,7 +112,9 @@ async def two_processes(
 def locks_of(
     two_processes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> tuple[LeaseSessionLocks, LeaseSessionLocks]:
-    here, there = (LeaseSessionLocks(database.scalar) for database in two_processes)
+    here, there = (
+        LeaseSessionLocks(database.scalar, database.FAILURES) for database in two_processes
+    )
     return here, there
 
 
@@ -165,7 +167,7 @@ async def test_a_waiting_turn_gets_in_when_the_holder_leaves(
 async def test_held_locks_keep_no_connection_checked_out(postgres_url: str) -> None:
     """Many sessions held at once by one process fit in a pool of two connections."""
     database = await _opened(postgres_url, pool_size=2)
-    locks = LeaseSessionLocks(database.scalar)
+    locks = LeaseSessionLocks(database.scalar, database.FAILURES)
     all_inside = asyncio.Event()
     inside = 0
 
@@ -191,7 +193,7 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
 ) -> None:
     """Fencing: the stale holder's commit fails, the new holder's commit goes through."""
     stale_database, fresh_database = two_processes
-    stale, fresh = (LeaseSessionLocks(d.scalar) for d in two_processes)
+    stale, fresh = (LeaseSessionLocks(d.scalar, d.FAILURES) for d in two_processes)
     stale_inside, fresh_done = asyncio.Event(), asyncio.Event()
 
     async def stale_turn() -> None:
@@ -224,7 +226,7 @@ EXPIRE_ALL = "UPDATE session_leases SET expires_at = now() - interval '1 second'
 async def test_a_running_turn_renews_its_lease_past_the_ttl(
     two_processes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> None:
-    here, there = (LeaseSessionLocks(d.scalar, ttl_s=0.3) for d in two_processes)
+    here, there = (LeaseSessionLocks(d.scalar, d.FAILURES, ttl_s=0.3) for d in two_processes)
     async with here.hold("sess_a", 1):
         await asyncio.sleep(1.0)  # more than three lifetimes
         await _busy_after(there, "sess_a", 0.1)
@@ -266,7 +268,7 @@ async def test_a_crashed_holders_lease_expires(
         postgres_url,
         "INSERT INTO session_leases VALUES ('sess_a', 'dead', now() + interval '300 ms')",
     )
-    locks = LeaseSessionLocks(two_processes[0].scalar)
+    locks = LeaseSessionLocks(two_processes[0].scalar, two_processes[0].FAILURES)
     started = time.monotonic()
     async with locks.hold("sess_a", 5):
         waited = time.monotonic() - started

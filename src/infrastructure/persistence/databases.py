@@ -2,11 +2,14 @@
 
 The URL keeps its SQLAlchemy form (``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://...``)
 because Alembic migrates through SQLAlchemy; the turns themselves run on the raw drivers.
+The PostgreSQL driver and dialect are imported only for a PostgreSQL URL: a SQLite process
+(the default) starts without them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import make_url
 
@@ -15,8 +18,10 @@ from src.infrastructure.persistence.locks import (
     LeaseSessionLocks,
     LocalSessionLocks,
 )
-from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
+
+if TYPE_CHECKING:
+    from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 
 
 def database_for(
@@ -38,6 +43,8 @@ def database_for(
             raise ValueError("in-memory SQLite is not supported: give a file path")
         return SqliteDatabase(url.database, trace=trace)
     if backend == "postgresql":
+        from src.infrastructure.persistence.postgres_raw import PostgresDatabase
+
         # Query options (``?ssl=require``) are connection arguments, as SQLAlchemy's asyncpg
         # dialect passes them.
         dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
@@ -59,6 +66,6 @@ def session_locks_for(
 ) -> LeaseSessionLocks | LocalSessionLocks:
     """Leases on PostgreSQL, on ``database``'s own pool; in-process locks on SQLite (one
     process only). Close with ``aclose`` at shutdown."""
-    if isinstance(database, PostgresDatabase):
-        return LeaseSessionLocks(database.scalar, ttl_s=lease_ttl_s)
-    return LocalSessionLocks()
+    if isinstance(database, SqliteDatabase):
+        return LocalSessionLocks()
+    return LeaseSessionLocks(database.scalar, database.FAILURES, ttl_s=lease_ttl_s)

@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import asyncpg
 import sqlalchemy as sa
 
 from src.domain.errors import SessionBusy, StorageUnavailable
@@ -101,13 +100,21 @@ async def prove_leases_with(extend: Callable[[Lease], Awaitable[object]]) -> Non
 #: Runs one statement in a transaction of its own; the first column of its first row (None
 #: without one). ``PostgresDatabase.scalar``.
 Scalar = Callable[[sa.TextClause, Mapping[str, object]], Awaitable[object]]
-#: What a renewal or a release may meet, logged and outlived (the lease then just expires).
-_STORAGE_ERRORS = (OSError, StorageUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class LeaseSessionLocks:
-    def __init__(self, scalar: Scalar, *, ttl_s: float = DEFAULT_LEASE_TTL_S) -> None:
+    """``failures`` are the errors ``scalar`` raises when the database fails (its driver's):
+    a renewal or a release that meets one is logged and outlived, the lease then expires."""
+
+    def __init__(
+        self,
+        scalar: Scalar,
+        failures: tuple[type[Exception], ...],
+        *,
+        ttl_s: float = DEFAULT_LEASE_TTL_S,
+    ) -> None:
         self._scalar = scalar
+        self._failures: tuple[type[Exception], ...] = (StorageUnavailable, *failures)
         self._ttl_s = ttl_s
         self._local = LocalSessionLocks()
 
@@ -156,7 +163,7 @@ class LeaseSessionLocks:
             await asyncio.sleep(lease.ttl_s / 3)
             try:
                 kept = await self._scalar(_EXTEND, lease.params)
-            except _STORAGE_ERRORS as error:
+            except self._failures as error:
                 log.warning("session %s: lease renewal failed (%s)", lease.session_id, error)
                 continue
             if kept is None:
@@ -167,7 +174,7 @@ class LeaseSessionLocks:
         """Deletes the lease if it is still ours; on failure it simply expires."""
         try:
             await self._scalar(_RELEASE, lease.params)
-        except _STORAGE_ERRORS as error:
+        except self._failures as error:
             log.warning("session %s: lease release failed (%s)", lease.session_id, error)
 
 

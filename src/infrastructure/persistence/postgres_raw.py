@@ -65,6 +65,13 @@ CONNECT_TIMEOUT_S = 5.0
 class PostgresDatabase:
     """The ``Database`` of ``unit_of_work`` on one PostgreSQL database; ``open`` before use."""
 
+    #: What the driver raises when the server or the connection fails.
+    FAILURES: tuple[type[Exception], ...] = (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    )
+
     def __init__(
         self,
         dsn: str,
