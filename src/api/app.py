@@ -55,15 +55,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    authenticated = [Depends(current_principal)]
+    # The turn routes first: a request is matched against the routes in order, and matching
+    # the turn route behind every other router cost a turn about 0.1 ms.
+    app.include_router(orchestrate.router, prefix="/api", dependencies=authenticated)
+    app.include_router(openai_compat.router, dependencies=authenticated)
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router, prefix="/api")
-    authenticated = [Depends(current_principal)]
     for router in (
         analytics.router,  # before sessions: /sessions/export.csv is not a session id
         providers.router,
         sessions.router,
-        orchestrate.router,
         agents.router,
         metrics.router,
         admin.router,
@@ -73,7 +76,6 @@ def create_app(
     # no data (their API calls carry the key).
     app.include_router(ws.router, prefix="/api")
     app.include_router(metrics.prometheus_router)
-    app.include_router(openai_compat.router, dependencies=authenticated)
     app.include_router(dashboard.router)
     if services.config.cors_origins:
         app.add_middleware(
