@@ -53,6 +53,11 @@ def create_app(
         docs_url=None,  # served by ``routes.docs`` from the package, not from a CDN
         redoc_url=None,
         lifespan=lifespan,
+        # The service traces itself (OTEL_EXPORTER_OTLP_ENDPOINT, GenAI spans without
+        # content). FastAPI's own telemetry stays off: it would record exception messages and
+        # stack traces once any library set a global provider, and it checks the global
+        # providers on every request (about 40 us) even while they are unset.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     authenticated = [Depends(current_principal)]
