@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
+from src.domain.entities import Session
 from src.domain.errors import SessionBusy
 from src.domain.ports import SessionLocks
 from src.infrastructure.persistence.databases import database_for, session_locks_for
@@ -21,6 +23,7 @@ from src.infrastructure.persistence.locks import (
 )
 from src.infrastructure.persistence.migrate import advisory_key
 from src.infrastructure.persistence.postgres_raw import PostgresDatabase
+from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.persistence.conftest import execute_sql
 
 
@@ -217,6 +220,41 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
         fresh_done.set()
 
     await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
+    assert await _leases_held(postgres_url) == 0
+
+
+async def test_a_stale_holders_one_statement_commit_stores_nothing(
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
+) -> None:
+    """Fencing on the commit that is one statement (a unit of work that only wrote): the
+    stale holder's writes fail as a whole with ``SessionBusy``; the new holder's go in."""
+    stale_database, fresh_database = two_processes
+    stale, fresh = (LeaseSessionLocks(d.scalar, d.FAILURES) for d in two_processes)
+    stale_inside, fresh_done = asyncio.Event(), asyncio.Event()
+    now = datetime.now(UTC)
+
+    async def write_session(database: PostgresDatabase, session_id: str) -> None:
+        async with SqlUnitOfWorkFactory(database)() as uow:
+            await uow.sessions.add(Session(id=session_id, created_at=now, updated_at=now))
+            await uow.commit()
+
+    async def stale_turn() -> None:
+        async with stale.hold("sess_a", 1):
+            await execute_sql(postgres_url, EXPIRE_ALL)
+            stale_inside.set()
+            await fresh_done.wait()
+            with pytest.raises(SessionBusy):
+                await write_session(stale_database, "sess_stale")
+
+    async def fresh_turn() -> None:
+        await stale_inside.wait()
+        async with fresh.hold("sess_a", 5):
+            await write_session(fresh_database, "sess_fresh")
+        fresh_done.set()
+
+    await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
+    stored = "SELECT string_agg(id, ',' ORDER BY id) FROM sessions"
+    assert await execute_sql(postgres_url, stored) == "sess_fresh"
     assert await _leases_held(postgres_url) == 0
 
 

@@ -15,9 +15,10 @@ database.
 
 A lease expires ``ttl_s`` after its last renewal; the holder renews it every third of that
 while the turn runs, so only a holder that died or lost the database for ``ttl_s`` loses it.
-Fencing: every commit made while holding a lease (``prove_leases_with``, called by the raw
-PostgreSQL database inside the commit's transaction) extends the lease only if the token is
-still the holder's and not expired, and fails with ``SessionBusy`` otherwise. The extension
+Fencing: every commit made while holding a lease extends the lease only if the token is
+still the holder's and not expired, and fails with ``SessionBusy`` otherwise: as a part of
+the commit's one statement (``lease_proof``, see ``postgres_raw``), or inside the commit's
+transaction for a unit of work that read after writing (``prove_leases_with``). The extension
 locks the lease row until the commit ends, so a newer holder can neither take the lease in
 between nor be overwritten by an expired one. The leases a task holds travel in a context
 variable, so the ports stay as they are: the commit finds them without the domain handing
@@ -93,8 +94,25 @@ async def prove_leases_with(extend: Callable[[Lease], Awaitable[object]]) -> Non
     """
     for lease in _HELD.get():
         if await extend(lease) is None:
-            log.warning("session %s: lease lost before commit; turn rolled back", lease.session_id)
-            raise SessionBusy(lease.session_id, lease.ttl_s)
+            raise lease_lost(lease)
+
+
+def lease_lost(lease: Lease) -> SessionBusy:
+    """What a commit whose lease expired or was taken over fails with (it stored nothing)."""
+    log.warning("session %s: lease lost before commit; turn rolled back", lease.session_id)
+    return SessionBusy(lease.session_id, lease.ttl_s)
+
+
+def lease_proof(index: int) -> str:
+    """``EXTEND_LEASE`` as a part of a larger statement, its binds prefixed ``l{index}_``:
+    one row when lease ``index`` of the statement's values is still its holder's."""
+    # Only the integer ``index`` is formatted in; every value is a bind.
+    return (
+        "UPDATE session_leases"  # noqa: S608
+        f" SET expires_at = now() + make_interval(secs => :l{index}_ttl)"
+        f" WHERE session_id = :l{index}_session_id AND token = :l{index}_token"
+        " AND expires_at > now() RETURNING 1"
+    )
 
 
 #: Runs one statement in a transaction of its own; the first column of its first row (None

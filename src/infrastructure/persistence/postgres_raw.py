@@ -26,7 +26,14 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from src.domain.errors import StorageUnavailable
 from src.infrastructure.persistence.compiled import CompiledStatement, Statement, StatementCompiler
-from src.infrastructure.persistence.locks import EXTEND_LEASE, held_leases, prove_leases_with
+from src.infrastructure.persistence.locks import (
+    EXTEND_LEASE,
+    Lease,
+    held_leases,
+    lease_lost,
+    lease_proof,
+    prove_leases_with,
+)
 from src.infrastructure.persistence.tables import IDEMPOTENCY_KEYS
 from src.infrastructure.persistence.writes import (
     Insert,
@@ -171,15 +178,18 @@ class PostgresDatabase:
             return await connection.fetchval(compiled.sql, *compiled.args(values))
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        """One statement; inside a transaction that first proves the session leases this task
-        holds, when it holds any (fencing, see ``locks``)."""
+        """One statement, one round trip, which also proves the session leases this task
+        holds (fencing, see ``locks``): each lease's extension is a part of the statement,
+        and the statement fails as a whole, storing nothing, unless every one extended its
+        row (``_combined_statement``)."""
+        leases = held_leases()
         async with self._connection() as connection:
-            if not held_leases():
-                await self._write(connection, writes)
-                return
-            async with connection.transaction():
-                await self.prove_leases(connection)
-                await self._write(connection, writes)
+            try:
+                await self._write(connection, writes, leases)
+            except asyncpg.DivisionByZeroError as error:
+                if not leases:
+                    raise
+                raise lease_lost(leases[0]) from error
 
     async def prove_leases(self, connection: PoolConnectionProxy[Any]) -> None:
         extend = self.compiler.of(EXTEND_LEASE)
@@ -199,10 +209,13 @@ class PostgresDatabase:
         return PostgresTransaction(self, pool, connection, transaction)
 
     async def _write(
-        self, target: asyncpg.Pool | PoolConnectionProxy[Any], writes: Sequence[Write]
+        self,
+        target: asyncpg.Pool | PoolConnectionProxy[Any],
+        writes: Sequence[Write],
+        leases: Sequence[Lease] = (),
     ) -> None:
-        """All of ``writes`` as one statement: one round trip, atomic."""
-        compiled, values = self._combined(writes)
+        """All of ``writes`` as one statement: one round trip, atomic; proving ``leases``."""
+        compiled, values = self._combined(writes, leases)
         try:
             await target.execute(compiled.sql, *compiled.args(values))
         except asyncpg.UniqueViolationError as error:
@@ -210,14 +223,24 @@ class PostgresDatabase:
                 raise idempotency_conflict(writes) from error
             raise
 
-    def _combined(self, writes: Sequence[Write]) -> tuple[CompiledStatement, dict[str, Any]]:
-        """The one statement for writes of this shape (compiled once per shape) and its values.
+    def _combined(
+        self, writes: Sequence[Write], leases: Sequence[Lease] = ()
+    ) -> tuple[CompiledStatement, dict[str, Any]]:
+        """The one statement for writes of this shape (compiled once per shape and number of
+        leases) and its values.
 
-        Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``).
+        Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``), lease ``i``
+        under ``l{i}_``.
         """
         shape = tuple((w.shape, len(w.rows) if isinstance(w, Insert) else 1) for w in writes)
-        compiled = self.compiler.get(("combined", shape), lambda: _combined_statement(writes))
-        values: dict[str, Any] = {}
+        compiled = self.compiler.get(
+            ("combined", shape, len(leases)), lambda: _combined_statement(writes, len(leases))
+        )
+        values: dict[str, Any] = {
+            f"l{index}_{name}": value
+            for index, lease in enumerate(leases)
+            for name, value in lease.params.items()
+        }
         for index, write in enumerate(writes):
             prefix = f"w{index}_"
             if isinstance(write, Insert):
@@ -231,7 +254,12 @@ class PostgresDatabase:
         return compiled, values
 
 
-def _combined_statement(writes: Sequence[Write]) -> Statement:
+def _combined_statement(writes: Sequence[Write], leases: int = 0) -> Statement:
+    """The writes as parts of one statement. With ``leases``, each lease's proof is a part
+    too, and the last write returns ``1 / (every proof extended its row)``: a lost lease is
+    a division by zero, which PostgreSQL raises before anything of the statement is kept.
+    (Data-modifying parts always run to completion and see one snapshot, so the proofs run
+    whatever the writes, and their rows stay locked until the statement commits.)"""
     statements: list[sa.Insert | sa.Update] = []
     for index, write in enumerate(writes):
         prefix = f"w{index}_"
@@ -242,7 +270,16 @@ def _combined_statement(writes: Sequence[Write]) -> Statement:
             key, columns = tuple(write.key), tuple(write.values)
             statements.append(update_statement(write.table, key, columns, prefix))
     *first, last = statements
-    return last.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(first))) if first else last
+    proofs = [
+        sa.text(lease_proof(index)).columns(sa.column("proved")).cte(f"lease{index}")
+        for index in range(leases)
+    ]
+    if proofs:
+        # Only integers are formatted into the SQL here.
+        counts = (f"(SELECT count(*) FROM lease{index})" for index in range(leases))  # noqa: S608
+        proved = " + ".join(counts)
+        last = last.returning(sa.literal_column(f"1 / (({proved}) = {leases})::int"))
+    return last.add_cte(*proofs, *(s.cte(f"w{i}") for i, s in enumerate(first)))
 
 
 class PostgresTransaction:
