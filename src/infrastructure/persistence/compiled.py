@@ -100,7 +100,20 @@ class StatementCompiler:
         processor: Processor | None = column.type.dialect_impl(dialect).result_processor(
             dialect, None
         )
+        if processor is not None and isinstance(column.type, sa.JSON):
+            return empty_json_first(processor)
         return processor
+
+
+def empty_json_first(decode: Processor) -> Processor:
+    """``decode``, but ``[]`` becomes a new empty list without the JSON parser: what nearly
+    every message stores for its tool calls and its parts. Reading a window of fourteen
+    messages took 201 µs of decoding, of which the parser of those empty lists took 92."""
+
+    def decoded(value: Any) -> Any:
+        return [] if value == "[]" else decode(value)
+
+    return decoded
 
 
 def _selected(statement: Statement) -> list[sa.ColumnElement[Any]]:

@@ -25,7 +25,12 @@ from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from src.domain.errors import StorageUnavailable
-from src.infrastructure.persistence.compiled import CompiledStatement, Statement, StatementCompiler
+from src.infrastructure.persistence.compiled import (
+    CompiledStatement,
+    Statement,
+    StatementCompiler,
+    empty_json_first,
+)
 from src.infrastructure.persistence.locks import (
     EXTEND_LEASE,
     Lease,
@@ -48,10 +53,15 @@ PING_TIMEOUT_S = 2.0
 
 
 async def _decode_json(connection: asyncpg.Connection) -> None:
-    """JSON columns come back decoded, as SQLAlchemy's asyncpg dialect sets them up; values
-    go in already serialized by the dialect's bind processor."""
+    """JSON columns come back decoded, as SQLAlchemy's asyncpg dialect sets them up (empty
+    lists without the parser, see ``empty_json_first``); values go in already serialized by
+    the dialect's bind processor."""
     await connection.set_type_codec(
-        "json", encoder=str, decoder=json.loads, schema="pg_catalog", format="text"
+        "json",
+        encoder=str,
+        decoder=empty_json_first(json.loads),
+        schema="pg_catalog",
+        format="text",
     )
 
 
