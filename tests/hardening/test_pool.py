@@ -7,7 +7,9 @@ import uuid
 import pytest
 from sqlalchemy.engine import make_url
 
+from src.domain.analytics import SessionQuery
 from src.domain.errors import StorageUnavailable
+from src.infrastructure.persistence.analytics import SqlAnalytics
 from src.infrastructure.persistence.engine import checkout, connected, create_engine
 from tests.persistence.conftest import (  # noqa: F401 - postgres: the session-scoped fixture
     PostgresDatabases,
@@ -40,5 +42,20 @@ async def test_a_pool_with_no_free_connection_is_storage_unavailable(tmp_path: o
         async with connected(engine):
             with pytest.raises(StorageUnavailable, match="pool"):
                 await checkout(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_dashboard_reads_on_a_pool_with_no_free_connection_are_storage_unavailable(
+    tmp_path: object,
+) -> None:
+    """The analytics reads have their own small pool; saturated, they answer 503 like turns."""
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path}/pool.db", pool_size=1, max_overflow=0, pool_timeout_s=0.05
+    )
+    try:
+        async with connected(engine):
+            with pytest.raises(StorageUnavailable, match="pool"):
+                await SqlAnalytics(engine).sessions(SessionQuery(owner=None))
     finally:
         await engine.dispose()

@@ -43,6 +43,7 @@ from src.domain.analytics import (
     TurnCall,
 )
 from src.domain.entities import SummaryVersion
+from src.infrastructure.persistence.engine import connected
 from src.infrastructure.persistence.repositories import from_picodollars
 from src.infrastructure.persistence.session_table import count_of, page_of
 from src.infrastructure.persistence.tables import PROVIDER_CALLS, SESSIONS, SUMMARIES
@@ -162,7 +163,7 @@ class SqlAnalytics:
             period,
             join,
         ).group_by(*groups)
-        async with self._engine.connect() as connection:
+        async with connected(self._engine) as connection:
             rows = (await connection.execute(sums)).all()
             latencies = await self._percentiles(connection, owner, period, groups, join)
         width = len(groups)
@@ -212,7 +213,7 @@ class SqlAnalytics:
         }
 
     async def sessions(self, query: SessionQuery) -> tuple[Sequence[SessionTotals], int]:
-        async with self._engine.connect() as connection:
+        async with connected(self._engine) as connection:
             total = int((await connection.execute(count_of(query))).scalar_one())
             page = await page_of(connection, query, query.limit, query.offset)
         return page, total
@@ -220,7 +221,7 @@ class SqlAnalytics:
     async def export(self, query: SessionQuery) -> AsyncIterator[SessionTotals]:
         offset = 0
         while True:
-            async with self._engine.connect() as connection:
+            async with connected(self._engine) as connection:
                 page = await page_of(connection, query, EXPORT_PAGE, offset)
             for totals in page:
                 yield totals
@@ -251,7 +252,7 @@ class SqlAnalytics:
             .where(CALLS.session_id == session_id)
             .order_by(CALLS.created_at, CALLS.id)
         )
-        async with self._engine.connect() as connection:
+        async with connected(self._engine) as connection:
             if (await connection.execute(exists)).first() is None:
                 return None
             summary_rows = (await connection.execute(summaries)).all()
