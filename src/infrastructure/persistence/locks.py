@@ -53,11 +53,21 @@ _TAKE = sa.text(
     " WHERE session_leases.expires_at <= now()"
     " RETURNING token"
 )
-_EXTEND = sa.text(
-    "UPDATE session_leases SET expires_at = now() + make_interval(secs => :ttl)"
-    " WHERE session_id = :session_id AND token = :token AND expires_at > now()"
-    " RETURNING token"
-)
+
+
+def _extension(prefix: str = "") -> str:
+    """A lease extended by its holder, if still unexpired: one row back, else none. Binds
+    ``{prefix}session_id``, ``{prefix}token`` and ``{prefix}ttl``."""
+    # Only ``prefix`` (the caller's constant) is formatted in; every value is a bind.
+    return (
+        "UPDATE session_leases"  # noqa: S608
+        f" SET expires_at = now() + make_interval(secs => :{prefix}ttl)"
+        f" WHERE session_id = :{prefix}session_id AND token = :{prefix}token"
+        " AND expires_at > now() RETURNING token"
+    )
+
+
+_EXTEND = sa.text(_extension())
 _RELEASE = sa.text("DELETE FROM session_leases WHERE session_id = :session_id AND token = :token")
 
 
@@ -104,15 +114,8 @@ def lease_lost(lease: Lease) -> SessionBusy:
 
 
 def lease_proof(index: int) -> str:
-    """``EXTEND_LEASE`` as a part of a larger statement, its binds prefixed ``l{index}_``:
-    one row when lease ``index`` of the statement's values is still its holder's."""
-    # Only the integer ``index`` is formatted in; every value is a bind.
-    return (
-        "UPDATE session_leases"  # noqa: S608
-        f" SET expires_at = now() + make_interval(secs => :l{index}_ttl)"
-        f" WHERE session_id = :l{index}_session_id AND token = :l{index}_token"
-        " AND expires_at > now() RETURNING 1"
-    )
+    """``EXTEND_LEASE`` as a part of a larger statement, its binds prefixed ``l{index}_``."""
+    return _extension(f"l{index}_")
 
 
 #: Runs one statement in a transaction of its own; the first column of its first row (None
