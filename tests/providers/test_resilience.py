@@ -319,6 +319,37 @@ async def test_the_deadline_bounds_backoff_too_and_keeps_the_last_real_error() -
     assert inner.calls == 1
 
 
+async def test_the_deadline_counts_the_first_attempts_time_before_a_retry() -> None:
+    class SlowThenLimited(Scripted):
+        async def complete(self, request: ChatRequest) -> ChatResult:
+            await asyncio.sleep(0.3)
+            return await super().complete(request)
+
+    # 0.3 s spent of a 0.5 s deadline: a 0.3 s wait would end past it, so none is made.
+    inner = SlowThenLimited(ProviderRateLimited("scripted", "429", status=429, retry_after=0.3))
+    provider = wrap(inner, max_retries=3, deadline_s=0.5)
+
+    with pytest.raises(ProviderRateLimited):
+        await provider.complete(REQUEST)
+
+    assert inner.calls == 1
+
+
+async def test_a_retried_call_waits_and_logs_by_its_real_attempt_numbers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors = [ProviderServerError("scripted", "500", status=500) for _ in range(2)]
+    inner = Scripted(*errors)
+    provider = wrap(inner, max_retries=2)
+    caplog.set_level("WARNING", logger="orchestrator.providers")
+
+    assert await provider.complete(REQUEST) == OK
+
+    assert inner.calls == 3
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert ["attempt 1" in retries[0], "attempt 2" in retries[1]] == [True, True], retries
+
+
 async def test_a_provider_hanging_past_the_deadline_fails_with_a_timeout_at_the_deadline() -> None:
     class Hanging(Scripted):
         async def complete(self, request: ChatRequest) -> ChatResult:
