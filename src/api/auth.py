@@ -4,10 +4,15 @@ that receive their credential otherwise (a WebSocket's first frame).
 The credential is ``Authorization: Bearer <token>`` (what the openai SDK's ``api_key``
 sends). The resolved ``Principal`` is handed to every route explicitly and kept on the
 request's state for the ``X-RateLimit-*`` headers (``auth_headers``).
+
+The turn routes take it inside ``TurnContextDep``, with the services and the request id:
+FastAPI solves each dependency of a route on its own, and solving those three apart, behind
+a router-level authentication, cost a turn about 3 % of its CPU (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -57,6 +62,25 @@ async def admin_principal(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this route needs the admin key (ADMIN_API_KEY)")
     return principal
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What a turn route reads of its request besides the body and headers of its own."""
+
+    services: Services
+    principal: Principal
+    request_id: str
+
+
+async def turn_context(request: Request, _: _Declared = None) -> TurnContext:
+    """The authenticated caller (as ``current_principal``), the services and the request id."""
+    principal = await current_principal(request)
+    return TurnContext(await get_services(request), principal, request.state.request_id)
+
+
+#: The turn routes' one dependency; their routers add no authentication of their own.
+TurnContextDep = Annotated[TurnContext, Depends(turn_context)]
 
 
 AdminDep = Annotated[Principal, Depends(admin_principal)]

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 
-from src.api.auth import PrincipalDep
+from src.api.auth import TurnContextDep, current_principal
 from src.api.dependencies import Services, ServicesDep
 from src.api.errors import (
     STREAM_FAILURES,
@@ -52,7 +52,7 @@ SessionId = Annotated[
 ]
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, dependencies=[Depends(current_principal)])
 async def list_models(services: ServicesDep) -> ModelList:
     """Every model of every configured provider, named `provider/model`."""
     return ModelList(
@@ -81,11 +81,11 @@ _SSE_DOC = (
 )
 async def chat_completions(
     body: ChatCompletionRequest,
-    services: ServicesDep,
+    context: TurnContextDep,
     response: Response,
-    principal: PrincipalDep,
     session_id: SessionId = None,
 ) -> Any:
+    services, principal = context.services, context.principal
     limit = services.config.max_message_chars
     for index, message in enumerate(body.messages):
         if len(message.text) > limit:

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from src.api.auth import PrincipalDep
-from src.api.dependencies import RequestIdDep, Services, ServicesDep
+from src.api.auth import TurnContextDep
+from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
@@ -90,13 +90,10 @@ async def checked_command(
     },
 )
 async def orchestrate(
-    body: OrchestrateRequest,
-    services: ServicesDep,
-    request_id: RequestIdDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    body: OrchestrateRequest, context: TurnContextDep, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
+    services, principal, request_id = context.services, context.principal, context.request_id
     command = (await checked_command(body, services, idempotency_key, principal.tenant)).by(
         principal
     )
