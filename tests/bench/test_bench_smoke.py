@@ -46,3 +46,19 @@ def test_smoke_run_produces_a_figure_for_every_stage(tmp_path: Path) -> None:
         assert any(ch.isdigit() for ch in value), row
     written = document.read_text()
     assert "bench:begin" in written and "turns/s" in written and "python main.py" in written
+
+
+def test_the_in_process_driver_serves_real_turns_and_reports_their_cpu() -> None:
+    # The driver that bench/instructions.py runs under callgrind, here without valgrind.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--turns", "32", "--cpu"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    figure = done.stdout.split(": ")[-1]
+    assert figure.endswith("us CPU per turn over 32 turns\n"), done.stdout
+    assert float(figure.split()[0].replace(",", "")) > 0

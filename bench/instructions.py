@@ -1,0 +1,210 @@
+"""Machine instructions per turn, counted by callgrind: a figure that does not move with the
+machine's load or speed, for comparing two builds by a change of one or two per cent.
+
+Wall-clock figures on a shared two-core machine move by ±10 % between runs of one build, so a
+small change on the hot path cannot be told from the noise by ``bench.probe``. Here the real
+application (``src.bootstrap.build_app``, production settings, a fresh SQLite file or a
+throw-away PostgreSQL database) serves turns in this process, through its ASGI interface,
+with the fake upstream in a process of its own; valgrind's callgrind counts the instructions
+of the measured turns only (its counters are zeroed before them and dumped after), the
+database writer thread's included. Neither HTTP nor uvicorn is counted: what is compared is
+the gateway's own work.
+
+    .venv/bin/python -m bench.instructions --turns 160          # under callgrind: M instr/turn
+    .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn
+
+Two checkouts compared side by side: ``--repository PATH`` imports the application from PATH.
+A run takes about a minute and a half under valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.postgres import throwaway_database
+from bench.processes import HOST, ROOT, Upstream, fake_upstream, service_environment
+
+CONNECTIONS = 16
+MESSAGE = "Explain AI simply, in one sentence."
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _call(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
+    """One POST through the application's ASGI interface."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", HOST.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": (HOST, 1),
+        "server": (HOST, 80),
+        "state": {},
+    }
+    delivered = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+def _callgrind(*command: str) -> None:
+    """Asks callgrind (``callgrind_control``) to act on this process, and keeps executing
+    until it has: valgrind takes the request only while the process runs code."""
+    control = subprocess.Popen(
+        ["callgrind_control", *command, str(os.getpid())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while control.poll() is None:
+        sum(range(100))
+
+
+async def _serve(app: Any, turns: int, under_callgrind: bool) -> float:
+    """Sessions, a warm-up, then ``turns`` over CONNECTIONS concurrent clients; returns the
+    CPU seconds of the measured turns."""
+    async with app.router.lifespan_context(app):
+        bodies = []
+        for _ in range(CONNECTIONS * 2):
+            status, answer = await _call(app, "/api/sessions", b"{}")
+            if status != 201:
+                raise RuntimeError(f"POST /api/sessions answered {status}: {answer[:200]!r}")
+            session = json.loads(answer)["session_id"]
+            bodies.append(json.dumps({"message": MESSAGE, "session_id": session}).encode())
+
+        async def client(index: int, count: int) -> None:
+            for turn in range(count):
+                status, answer = await _call(app, "/api/orchestrate", bodies[2 * index + turn % 2])
+                if status != 200:
+                    raise RuntimeError(f"a turn answered {status}: {answer[:200]!r}")
+
+        async def round_of(count: int) -> None:
+            await asyncio.gather(*(client(i, count) for i in range(CONNECTIONS)))
+
+        await round_of(10)  # warm: the SDK imported, the pools filled, every path taken once
+        if under_callgrind:
+            _callgrind("--zero")
+        started = time.process_time()
+        await round_of(turns // CONNECTIONS)
+        spent = time.process_time() - started
+        if under_callgrind:
+            _callgrind("--dump", "measured")
+        return spent
+
+
+def _app(upstream: Upstream, workdir: Path, database_url: str | None) -> Any:
+    environment = service_environment(upstream, 1, workdir, database_url)  # never bound
+    os.environ.update({k: v for k, v in environment.items() if k not in ("PATH", "HOME")})
+    from src.bootstrap import build_app  # imported here: from --repository's checkout
+    from src.infrastructure.settings import Settings
+
+    return build_app(Settings(_env_file=None), dict(os.environ))
+
+
+@contextmanager
+def _database(postgres: str | None) -> Iterator[str | None]:
+    if postgres is None:
+        yield None
+    else:
+        with throwaway_database(postgres) as url:
+            yield url
+
+
+def drive(turns: int, postgres: str | None, under_callgrind: bool) -> float:
+    """The measured run, in this process: CPU microseconds per turn."""
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
+        upstream = stack.enter_context(fake_upstream(None))
+        database_url = stack.enter_context(_database(postgres))
+        app = _app(upstream, workdir, database_url)
+        measured = turns // CONNECTIONS * CONNECTIONS
+        return asyncio.run(_serve(app, turns, under_callgrind)) / measured * 1e6
+
+
+def count(turns: int, postgres: str | None, repository: Path) -> float:
+    """This script's ``drive`` under callgrind: million instructions per turn."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("counting instructions needs valgrind (its callgrind tool)")
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as out:
+        argv = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.%p"]
+        argv += [sys.executable, "-m", "bench.instructions", "--driver", "--turns", str(turns)]
+        argv += ["--repository", str(repository)]
+        if postgres:
+            argv += ["--postgres", postgres]
+        # valgrind names its control pipe after HOST, which the settings set: set it first.
+        environment = {**os.environ, "HOST": HOST, "PYTHONPATH": str(repository)}
+        done = subprocess.run(argv, cwd=ROOT, env=environment, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"the driver failed:\n{done.stderr[-3000:]}")
+        dumps = sorted(Path(out).glob("callgrind.*.1"))
+        if not dumps:
+            raise SystemExit("callgrind wrote no dump of the measured turns")
+        summary = next(
+            line for line in dumps[0].read_text().splitlines() if line.startswith("summary:")
+        )
+    measured = turns // CONNECTIONS * CONNECTIONS
+    return int(summary.split()[1]) / measured / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=160)
+    parser.add_argument("--postgres", help="libpq URL of a server for a throw-away database")
+    parser.add_argument("--repository", type=Path, default=ROOT, help="the checkout to measure")
+    parser.add_argument("--cpu", action="store_true", help="CPU us per turn, without valgrind")
+    parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.turns < CONNECTIONS:
+        parser.error(f"--turns must be at least {CONNECTIONS}")
+    repository = args.repository.resolve()
+    if args.driver or args.cpu:
+        sys.path.insert(0, str(repository))
+        cpu_us = drive(args.turns, args.postgres, under_callgrind=args.driver)
+        if args.cpu:
+            print(f"{repository}: {cpu_us:,.0f} us CPU per turn over {args.turns} turns")
+        return 0
+    instructions = count(args.turns, args.postgres, repository)
+    print(f"{repository}: {instructions:.3f} M instructions per turn over {args.turns} turns")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
