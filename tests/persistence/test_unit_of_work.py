@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from src.domain.entities import Session
 from src.domain.errors import IdempotencyConflict
 from src.infrastructure.persistence.databases import database_for
 from src.infrastructure.persistence.migrate import upgrade_database
-from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
+from src.infrastructure.persistence.sqlite_raw import CHECKPOINT_INTERVAL_S, SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from tests.persistence.builders import a_call, a_message, a_session, a_summary
 
@@ -220,3 +222,35 @@ async def test_a_value_the_driver_refuses_fails_its_commit_and_the_next_still_su
         stored = await uow.sessions.get(later.id, later.owner)
     assert stored is not None
     assert stored.message_count == 2
+
+
+async def test_sqlite_copies_committed_turns_into_the_database_file_behind_the_commits(
+    tmp_path: Path,
+) -> None:
+    """No COMMIT checkpoints the WAL (it used to, once the WAL passed 1,000 pages, making that
+    turn wait): a thread of the database does it shortly after commits, so the file itself
+    catches up while the process runs, long before the WAL would have reached that size."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/wal.db"
+    await upgrade_database(url)
+    database = SqliteDatabase(str(tmp_path / "wal.db"))
+    await database.open()
+    uow_factory = SqlUnitOfWorkFactory(database)
+    sessions = [a_session() for _ in range(40)]
+    try:
+        for session in sessions:
+            async with uow_factory() as uow:
+                await uow.sessions.add(session)
+                await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
+                await uow.commit()
+        await asyncio.sleep(CHECKPOINT_INTERVAL_S * 4)
+        # The file alone, without its WAL: what a checkpoint has copied into it.
+        shutil.copyfile(tmp_path / "wal.db", tmp_path / "copy.db")
+    finally:
+        await database.aclose()
+
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        (stored,) = copy.execute("SELECT count(*) FROM messages").fetchone()
+    finally:
+        copy.close()
+    assert stored == 2 * len(sessions)
