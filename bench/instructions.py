@@ -14,8 +14,9 @@ the gateway's own work.
     .venv/bin/python -m bench.instructions --connections 1      # one client: the steadiest count
     .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn
 
-With one client the count of one build repeats to within 0.2 %; with sixteen (the default,
-as the saturation stages) the group commits batch by timing, and it repeats to about 1 %.
+Compare two builds by two runs started together (the machine is then the same for both):
+with one client two runs of one build differ by 0.2 %; with sixteen (the default, as the
+saturation stages) the group commits batch by timing, and they differ by about 1 %.
 
 Two checkouts compared side by side: ``--repository PATH`` imports the application from PATH.
 A run takes about a minute and a half under valgrind.
