@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from src.domain.entities import Session
 from src.domain.errors import SessionBusy
@@ -145,6 +146,7 @@ async def test_postgres_locks_give_up_with_session_busy_after_the_timeout(
         pass
 
     assert waited >= 0.1
+    await asyncio.gather(here.aclose(), there.aclose())  # the releases under way
     assert await _leases_held(postgres_url) == 0
 
 
@@ -184,6 +186,7 @@ async def test_held_locks_keep_no_connection_checked_out(postgres_url: str) -> N
 
     try:
         await asyncio.wait_for(asyncio.gather(*(turn(f"sess_{i}") for i in range(30))), 20)
+        await locks.aclose()  # the leases given back after the turns
         pool = database._connections()
         assert pool.get_size() - pool.get_idle_size() == 0  # none checked out
     finally:
@@ -220,6 +223,7 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
         fresh_done.set()
 
     await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
+    await asyncio.gather(stale.aclose(), fresh.aclose())
     assert await _leases_held(postgres_url) == 0
 
 
@@ -255,6 +259,7 @@ async def test_a_stale_holders_one_statement_commit_stores_nothing(
     await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
     stored = "SELECT string_agg(id, ',' ORDER BY id) FROM sessions"
     assert await execute_sql(postgres_url, stored) == "sess_fresh"
+    await asyncio.gather(stale.aclose(), fresh.aclose())
     assert await _leases_held(postgres_url) == 0
 
 
@@ -294,6 +299,7 @@ async def test_cancelled_turns_release_the_lease(
     results = await asyncio.gather(waiting, holding, return_exceptions=True)
 
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    await here.aclose()  # the holder's lease, given back after it was cancelled
     assert await _leases_held(postgres_url) == 0
     async with there.hold("sess_a", 0.1):
         pass
@@ -321,3 +327,50 @@ async def test_locks_are_chosen_by_database(
     postgres = session_locks_for(two_processes[0])
     assert isinstance(postgres, LeaseSessionLocks)
     await postgres.aclose()
+
+
+async def test_a_turn_leaves_before_its_lease_is_given_back_and_the_next_waits_for_it(
+    two_processes: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
+    """The release is the round trip after a committed turn: the turn does not wait for it,
+    but the same process's next turn of the session starts only once the row is gone."""
+    database = two_processes[0]
+    executed: list[str] = []
+    release_may_finish = asyncio.Event()
+
+    async def scalar(statement: sa.TextClause, values: Mapping[str, object]) -> object:
+        if str(statement).startswith("DELETE"):
+            await release_may_finish.wait()
+            executed.append("released")
+        else:
+            executed.append(str(statement).split()[0].lower())
+        return await database.scalar(statement, values)
+
+    locks = LeaseSessionLocks(scalar, database.FAILURES)
+
+    async def first_turn() -> None:
+        async with locks.hold("sess_a", 1):
+            pass
+
+    await asyncio.wait_for(first_turn(), 1)  # not held up by the release
+    executed.append("first turn left")
+
+    async def next_turn() -> None:
+        async with locks.hold("sess_a", 5):
+            executed.append("second turn in")
+
+    second = asyncio.create_task(next_turn())
+    await asyncio.sleep(0.1)
+    assert not second.done()  # queued behind the release still under way
+    release_may_finish.set()
+    await asyncio.wait_for(second, 5)
+    await locks.aclose()
+
+    assert executed == [
+        "insert",
+        "first turn left",
+        "released",
+        "insert",
+        "second turn in",
+        "released",
+    ]

@@ -11,7 +11,10 @@ asyncpg pool the turns use (``PostgresDatabase.scalar``): one round trip, where 
 statement on a SQLAlchemy engine took four (pre-ping, begin, statement, commit). So a process
 never needs more connections than its pool allows, however many turns are in flight. Inside
 a process, turns of one session queue on a local lock first, so only one of them polls the
-database.
+database. A turn's lease is released by a task of its own once the turn is over, and the
+local lock only after it: the answer, already committed, does not wait for that round trip,
+and the process's next turn of the session still starts only once the lease row is gone
+(``aclose`` waits for the releases under way).
 
 A lease expires ``ttl_s`` after its last renewal; the holder renews it every third of that
 while the turn runs, so only a holder that died or lost the database for ``ttl_s`` loses it.
@@ -138,12 +141,15 @@ class LeaseSessionLocks:
         self._failures: tuple[type[Exception], ...] = (StorageUnavailable, *failures)
         self._ttl_s = ttl_s
         self._local = LocalSessionLocks()
+        self._releases: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        async with self._local.hold(session_id, timeout_s):
+        release_local = await self._local.acquire(session_id, timeout_s)
+        releasing = False
+        try:
             lease = Lease(session_id, secrets.token_hex(16), self._ttl_s)
             try:
                 await self._take(lease, deadline, timeout_s)
@@ -159,11 +165,29 @@ class LeaseSessionLocks:
             finally:
                 renewing.cancel()
                 _HELD.set(before)
-                # Shielded: a cancelled turn must still give the session back.
-                await asyncio.shield(self._release(lease))
+                # Given back by a task of its own (which a cancelled turn does not cancel),
+                # so the answer does not wait for that round trip. This process's next turn
+                # of the session waits on the local lock until the lease row is gone.
+                task = asyncio.create_task(self._release_then(lease, release_local))
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
+                releasing = True
+        finally:
+            if not releasing:
+                release_local()
 
     async def aclose(self) -> None:
-        """Nothing to close: leases use the database's pool, which its owner closes."""
+        """Waits for the leases still being given back (the pool is its owner's to close)."""
+        while self._releases:
+            await asyncio.gather(*self._releases)
+
+    async def _release_then(self, lease: Lease, release_local: Callable[[], None]) -> None:
+        try:
+            await self._release(lease)
+        except Exception as error:  # noqa: BLE001 - a task nobody awaits: the lease expires
+            log.warning("session %s: lease release failed (%s)", lease.session_id, type(error).__name__)
+        finally:
+            release_local()
 
     async def _take(self, lease: Lease, deadline: float, timeout_s: float) -> None:
         """Tries to take the lease with a short backoff until ``deadline``."""
@@ -214,21 +238,35 @@ class LocalSessionLocks:
     async def aclose(self) -> None:
         """Nothing to close: the locks live in this process."""
 
-    @asynccontextmanager
-    async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
+    async def acquire(self, session_id: str, timeout_s: float) -> Callable[[], None]:
+        """Waits up to ``timeout_s`` for the session's lock (``SessionBusy`` past it); returns
+        what gives it back, to call exactly once."""
         entry = self._entries.setdefault(session_id, _LocalEntry())
         entry.users += 1
         try:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await entry.lock.acquire()
-            except TimeoutError:
+            async with asyncio.timeout(timeout_s):
+                await entry.lock.acquire()
+        except BaseException as error:
+            self._leave(session_id, entry)
+            if isinstance(error, TimeoutError):
                 raise SessionBusy(session_id, timeout_s) from None
-            try:
-                yield
-            finally:
-                entry.lock.release()
+            raise
+
+        def release() -> None:
+            entry.lock.release()
+            self._leave(session_id, entry)
+
+        return release
+
+    @asynccontextmanager
+    async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
+        release = await self.acquire(session_id, timeout_s)
+        try:
+            yield
         finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._entries[session_id]
+            release()
+
+    def _leave(self, session_id: str, entry: _LocalEntry) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self._entries[session_id]
