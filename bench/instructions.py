@@ -33,12 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.postgres import throwaway_database
+from bench.postgres import throwaway_database_if
 from bench.processes import HOST, ROOT, Upstream, fake_upstream, service_environment
 
 CONNECTIONS = 16  # concurrent clients, by default
@@ -143,21 +143,12 @@ def _app(upstream: Upstream, workdir: Path, database_url: str | None) -> Any:
     return build_app(Settings(_env_file=None), dict(os.environ))
 
 
-@contextmanager
-def _database(postgres: str | None) -> Iterator[str | None]:
-    if postgres is None:
-        yield None
-    else:
-        with throwaway_database(postgres) as url:
-            yield url
-
-
 def drive(turns: int, connections: int, postgres: str | None, under_callgrind: bool) -> float:
     """The measured run, in this process: CPU microseconds per turn."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
         upstream = stack.enter_context(fake_upstream(None))
-        database_url = stack.enter_context(_database(postgres))
+        database_url = stack.enter_context(throwaway_database_if(postgres))
         app = _app(upstream, workdir, database_url)
         measured = turns // connections * connections
         return asyncio.run(_serve(app, turns, connections, under_callgrind)) / measured * 1e6

@@ -40,6 +40,17 @@ def throwaway_database(admin_url: str) -> Iterator[str]:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextlib.contextmanager
+def throwaway_database_if(admin_url: str | None) -> Iterator[str | None]:
+    """``throwaway_database(admin_url)``, or ``None`` (the gateway's SQLite default) without
+    a server."""
+    if admin_url is None:
+        yield None
+    else:
+        with throwaway_database(admin_url) as url:
+            yield url
+
+
 def postgres_stages(bench: Bench, connections: tuple[int, ...]) -> None:
     """``bench`` is a run on the PostgreSQL gateway: its rows go to the one table."""
     bench.targets, bench.label = POSTGRES_TARGETS, "PostgreSQL: "

@@ -23,19 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.drivers import choose_driver
-from bench.postgres import throwaway_database
+from bench.postgres import throwaway_database_if
 from bench.processes import fake_upstream, gateway
 from bench.stages import FULL, Bench, warm_up
 from bench.suite import cores
-
-
-@contextlib.contextmanager
-def _database(postgres: str | None) -> Iterator[str | None]:
-    if postgres is None:
-        yield None
-    else:
-        with throwaway_database(postgres) as url:
-            yield url
 
 
 @contextlib.contextmanager
@@ -72,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="orchestrator-probe-") as tmp,
         fake_upstream(load_core) as upstream,
-        _database(args.postgres) as database_url,
+        throwaway_database_if(args.postgres) as database_url,
         gateway(upstream, service_core, Path(tmp), database_url) as service,
     ):
         bench = Bench(upstream, service, driver, FULL)
