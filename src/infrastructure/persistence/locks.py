@@ -185,7 +185,9 @@ class LeaseSessionLocks:
         try:
             await self._release(lease)
         except Exception as error:  # noqa: BLE001 - a task nobody awaits: the lease expires
-            log.warning("session %s: lease release failed (%s)", lease.session_id, type(error).__name__)
+            log.warning(
+                "session %s: lease release failed (%s)", lease.session_id, type(error).__name__
+            )
         finally:
             release_local()
 
