@@ -12,8 +12,8 @@ end past it is not made, so the caller gets the last real error at once.
 The first attempt is made directly; tenacity's controller is built only once it has failed
 with a transient error, and is handed that failure as its own first attempt, so waits, logs
 and the deadline see the same attempts as if it had made them all. Building the controller
-for every call cost about 3 % of a turn's CPU (docs/benchmarks.md), for the rare call that
-needs it.
+for every call cost about 2 % of a turn's instructions (docs/benchmarks.md), for the rare
+call that needs it.
 
 Each retry, and each opening and closing of the circuit, is logged in one line naming the
 provider and the error's type (never its text, which may quote the upstream).
