@@ -145,51 +145,44 @@ class LeaseSessionLocks:
 
     @asynccontextmanager
     async def hold(self, session_id: str, timeout_s: float) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
         release_local = await self._local.acquire(session_id, timeout_s)
-        releasing = False
+        lease = Lease(session_id, secrets.token_hex(16), self._ttl_s)
         try:
-            lease = Lease(session_id, secrets.token_hex(16), self._ttl_s)
-            try:
-                await self._take(lease, deadline, timeout_s)
-            except BaseException:
-                # Interrupted, the last attempt may have taken the lease unseen: give it back.
-                await asyncio.shield(self._release(lease))
-                raise
-            before = _HELD.get()
-            _HELD.set((*before, lease))
-            renewing = asyncio.create_task(self._renew(lease))
-            try:
-                yield
-            finally:
-                renewing.cancel()
-                _HELD.set(before)
-                # Given back by a task of its own (which a cancelled turn does not cancel),
-                # so the answer does not wait for that round trip. This process's next turn
-                # of the session waits on the local lock until the lease row is gone.
-                task = asyncio.create_task(self._release_then(lease, release_local))
-                self._releases.add(task)
-                task.add_done_callback(self._releases.discard)
-                releasing = True
+            await self._take(lease, deadline, timeout_s)
+        except BaseException:
+            # Interrupted, the last attempt may have taken the lease unseen: give it back.
+            self._give_back(lease, release_local)
+            raise
+        before = _HELD.get()
+        _HELD.set((*before, lease))
+        renewing = asyncio.create_task(self._renew(lease))
+        try:
+            yield
         finally:
-            if not releasing:
-                release_local()
+            renewing.cancel()
+            _HELD.set(before)
+            self._give_back(lease, release_local)
 
     async def aclose(self) -> None:
         """Waits for the leases still being given back (the pool is its owner's to close)."""
         while self._releases:
             await asyncio.gather(*self._releases)
 
-    async def _release_then(self, lease: Lease, release_local: Callable[[], None]) -> None:
-        try:
-            await self._release(lease)
-        except Exception as error:  # noqa: BLE001 - a task nobody awaits: the lease expires
-            log.warning(
-                "session %s: lease release failed (%s)", lease.session_id, type(error).__name__
-            )
-        finally:
-            release_local()
+    def _give_back(self, lease: Lease, release_local: Callable[[], None]) -> None:
+        """Deletes the lease in a task of its own (which a cancelled turn does not cancel),
+        so the answer does not wait for that round trip, and lets the session's local lock go
+        after it: this process's next turn of the session starts once the row is gone."""
+
+        async def give_back() -> None:
+            try:
+                await self._release(lease)
+            finally:
+                release_local()
+
+        task = asyncio.create_task(give_back())
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def _take(self, lease: Lease, deadline: float, timeout_s: float) -> None:
         """Tries to take the lease with a short backoff until ``deadline``."""
@@ -218,11 +211,14 @@ class LeaseSessionLocks:
                 return
 
     async def _release(self, lease: Lease) -> None:
-        """Deletes the lease if it is still ours; on failure it simply expires."""
+        """Deletes the lease if it is still ours; on any failure it simply expires (this runs
+        in a task nobody awaits, so nothing may escape it)."""
         try:
             await self._scalar(_RELEASE, lease.params)
-        except self._failures as error:
-            log.warning("session %s: lease release failed (%s)", lease.session_id, error)
+        except Exception as error:  # noqa: BLE001 - logged; the lease expires by itself
+            log.warning(
+                "session %s: lease release failed (%s)", lease.session_id, type(error).__name__
+            )
 
 
 @dataclass(slots=True)
