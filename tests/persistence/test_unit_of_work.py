@@ -242,15 +242,27 @@ async def test_sqlite_copies_committed_turns_into_the_database_file_behind_the_c
                 await uow.sessions.add(session)
                 await uow.messages.add_many([a_message(session, 1), a_message(session, 2)])
                 await uow.commit()
-        await asyncio.sleep(CHECKPOINT_INTERVAL_S * 4)
-        # The file alone, without its WAL: what a checkpoint has copied into it.
-        shutil.copyfile(tmp_path / "wal.db", tmp_path / "copy.db")
+        in_file = 0
+        for _ in range(round(5 / CHECKPOINT_INTERVAL_S)):  # a few intervals, five seconds at most
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            in_file = _messages_in_the_file_alone(tmp_path / "wal.db", tmp_path / "copy.db")
+            if in_file == 2 * len(sessions):
+                break
     finally:
         await database.aclose()
 
-    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert in_file == 2 * len(sessions)
+
+
+def _messages_in_the_file_alone(path: Path, copy_path: Path) -> int:
+    """The messages a copy of the database file holds without its WAL: what checkpoints have
+    copied into it (0 while a checkpoint is caught half-way through writing it)."""
+    shutil.copyfile(path, copy_path)
+    copy = sqlite3.connect(copy_path)
     try:
         (stored,) = copy.execute("SELECT count(*) FROM messages").fetchone()
+    except sqlite3.DatabaseError:
+        return 0
     finally:
         copy.close()
-    assert stored == 2 * len(sessions)
+    return int(stored)

@@ -34,7 +34,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -153,7 +152,10 @@ class SqliteDatabase:
             writer.set_trace_callback(self._trace)
         self._checkpointer = _Checkpointer(self._connect())
         self._writer = threading.Thread(
-            target=self._write_loop, args=(writer,), name="sqlite-writer", daemon=True
+            target=self._write_loop,
+            args=(writer, self._checkpointer.committed),
+            name="sqlite-writer",
+            daemon=True,
         )
         self._writer.start()
 
@@ -224,10 +226,9 @@ class SqliteDatabase:
 
     # -- the writer thread ------------------------------------------------------------------
 
-    def _write_loop(self, connection: sqlite3.Connection) -> None:
+    def _write_loop(self, connection: sqlite3.Connection, committed: Callable[[], None]) -> None:
+        """Runs the queued jobs; ``committed`` is told after each transaction."""
         held: Any = None
-        assert self._checkpointer is not None
-        committed = self._checkpointer.committed
         try:
             while True:
                 job = held if held is not None else self._queue.get()
@@ -261,7 +262,7 @@ class _Checkpointer:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
         self._pending = threading.Event()
-        self._stopping = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
         self._thread.start()
 
@@ -270,22 +271,20 @@ class _Checkpointer:
         self._pending.set()
 
     def stop(self) -> None:
-        self._stopping = True
+        """Ends the thread at once, even in the middle of its pause."""
+        self._stopping.set()
         self._pending.set()
         self._thread.join()
 
     def _run(self) -> None:
         try:
-            while True:
-                self._pending.wait()
-                if self._stopping:
-                    return
+            while self._pending.wait() and not self._stopping.is_set():
                 self._pending.clear()
                 try:
                     self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as error:  # the next commit's checkpoint tries again
                     log.warning("WAL checkpoint failed: %s", error.sqlite_errorname)
-                time.sleep(CHECKPOINT_INTERVAL_S)
+                self._stopping.wait(CHECKPOINT_INTERVAL_S)  # the pause between checkpoints
         finally:
             self._connection.close()
 
