@@ -5,9 +5,10 @@ The credential is ``Authorization: Bearer <token>`` (what the openai SDK's ``api
 sends). The resolved ``Principal`` is handed to every route explicitly and kept on the
 request's state for the ``X-RateLimit-*`` headers (``auth_headers``).
 
-The turn routes take it inside ``TurnContextDep``, with the services and the request id:
-FastAPI solves each dependency of a route on its own, and solving those three apart, behind
-a router-level authentication, cost a turn about 3 % of its CPU (docs/benchmarks.md).
+The turn routes take it inside ``TurnContextDep``, with the services and the request id
+(``turn_context`` authenticates as ``current_principal`` does): FastAPI solves each
+dependency of a route on its own, and solving those three apart, behind a router-level
+authentication, cost a turn about 3 % of its instructions (docs/benchmarks.md).
 """
 
 from __future__ import annotations
