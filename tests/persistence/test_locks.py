@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import pytest
@@ -374,3 +374,51 @@ async def test_a_turn_leaves_before_its_lease_is_given_back_and_the_next_waits_f
         "second turn in",
         "released",
     ]
+
+
+WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"  # fsyncs of the WAL, server-wide
+
+
+async def _wal_syncs_during(url: str, work: Callable[[PostgresDatabase], Awaitable[None]]) -> int:
+    """The WAL fsyncs the server made while ``work`` ran on a pool of its own; the pool is
+    closed before counting, since a connection reports its statistics when it ends."""
+    before = int(str(await execute_sql(url, WAL_SYNCS)))
+    database = await _opened(url)
+    try:
+        await work(database)
+    finally:
+        await database.aclose()
+    return int(str(await execute_sql(url, WAL_SYNCS))) - before
+
+
+async def test_leases_do_not_wait_for_the_wal_flush_and_commits_still_do(
+    postgres_url: str,
+) -> None:
+    """A lease is taken and given back without an fsync each (on the way of every turn), while
+    a turn's commit, which proves the lease in its own statement, still waits for its flush."""
+    holds = 200
+    now = datetime.now(UTC)
+
+    async def hold_and_leave(database: PostgresDatabase) -> None:
+        locks = LeaseSessionLocks(database.scalar, database.FAILURES)
+        for i in range(holds):
+            async with locks.hold(f"sess_{i}", 5):
+                pass
+            await locks.aclose()  # given back before the next is taken: sequential writes
+
+    async def commit_while_holding(database: PostgresDatabase) -> None:
+        locks = LeaseSessionLocks(database.scalar, database.FAILURES)
+        for i in range(100):
+            session = Session(id=f"sess_{i}", created_at=now, updated_at=now)
+            async with locks.hold(session.id, 5), SqlUnitOfWorkFactory(database)() as uow:
+                await uow.sessions.add(session)
+                await uow.commit()
+            await locks.aclose()
+
+    lease_syncs = await _wal_syncs_during(postgres_url, hold_and_leave)
+    commit_syncs = await _wal_syncs_during(postgres_url, commit_while_holding)
+
+    assert lease_syncs < holds // 2  # 2 x holds when each write waited for its own fsync
+    assert commit_syncs >= 90  # one flush per commit, made one after the other
+    assert await execute_sql(postgres_url, "SELECT count(*) FROM sessions") == 100
+    assert await _leases_held(postgres_url) == 0
