@@ -12,7 +12,8 @@ the gateway's own work.
 
     .venv/bin/python -m bench.instructions --turns 160          # under callgrind: M instr/turn
     .venv/bin/python -m bench.instructions --connections 1      # one client: the steadiest count
-    .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn
+    .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn,
+                                                                # and the collector's share
 
 Compare two builds by two runs started together (the machine is then the same for both):
 with one client two runs of one build differ by 0.2 %; with sixteen (the default, as the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -38,8 +40,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.postgres import throwaway_database_if
 from bench.processes import HOST, ROOT, Upstream, fake_upstream, service_environment
+from bench.throwaway import throwaway_database_if
 
 CONNECTIONS = 16  # concurrent clients, by default
 MESSAGE = "Explain AI simply, in one sentence."
@@ -102,7 +104,36 @@ def _callgrind(*command: str) -> None:
         sum(range(100))
 
 
-async def _serve(app: Any, turns: int, connections: int, under_callgrind: bool) -> float:
+class CollectorClock:
+    """The time the cyclic garbage collector takes while it is on (``gc.callbacks``).
+
+    A collection is memory-bound pointer chasing: its instructions tell little of its time,
+    so ``--cpu`` reports it beside the CPU, as a share that the machine's speed does not move.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.passes = 0
+        self._on = False
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._on:
+            self.seconds += time.perf_counter() - self._started
+            self.passes += 1
+
+    def start(self) -> None:
+        self._on = True
+
+    def stop(self) -> None:
+        self._on = False
+
+
+async def _serve(
+    app: Any, turns: int, connections: int, under_callgrind: bool, collector: CollectorClock
+) -> float:
     """Sessions, a warm-up, then ``turns`` over ``connections`` concurrent clients; returns
     the CPU seconds of the measured turns."""
     async with app.router.lifespan_context(app):
@@ -127,7 +158,9 @@ async def _serve(app: Any, turns: int, connections: int, under_callgrind: bool) 
         if under_callgrind:
             _callgrind("--zero")
         started = time.process_time()
+        collector.start()
         await round_of(turns // connections)
+        collector.stop()
         spent = time.process_time() - started
         if under_callgrind:
             _callgrind("--dump", "measured")
@@ -143,15 +176,24 @@ def _app(upstream: Upstream, workdir: Path, database_url: str | None) -> Any:
     return build_app(Settings(_env_file=None), dict(os.environ))
 
 
-def drive(turns: int, connections: int, postgres: str | None, under_callgrind: bool) -> float:
-    """The measured run, in this process: CPU microseconds per turn."""
+def drive(
+    turns: int, connections: int, postgres: str | None, under_callgrind: bool
+) -> tuple[float, CollectorClock]:
+    """The measured run, in this process: CPU microseconds per turn, and the collector's time
+    during the measured turns."""
+    collector = CollectorClock()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
         upstream = stack.enter_context(fake_upstream(None))
         database_url = stack.enter_context(throwaway_database_if(postgres))
         app = _app(upstream, workdir, database_url)
         measured = turns // connections * connections
-        return asyncio.run(_serve(app, turns, connections, under_callgrind)) / measured * 1e6
+        gc.callbacks.append(collector)
+        try:
+            spent = asyncio.run(_serve(app, turns, connections, under_callgrind, collector))
+        finally:
+            gc.callbacks.remove(collector)
+        return spent / measured * 1e6, collector
 
 
 def count(turns: int, connections: int, postgres: str | None, repository: Path) -> float:
@@ -181,6 +223,14 @@ def count(turns: int, connections: int, postgres: str | None, repository: Path) 
     return int(summary.split()[1]) / measured / 1e6
 
 
+def _require_measured(repository: Path) -> None:
+    """Fails unless the application measured was imported from ``repository``: an import of
+    ``src`` by a ``bench`` module, before the path is set, would measure this checkout."""
+    origin = Path(str(sys.modules["src"].__file__)).resolve()
+    if not origin.is_relative_to(repository):
+        raise SystemExit(f"measured the application of {origin.parent.parent}, not {repository}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=160)
@@ -195,8 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     repository = args.repository.resolve()
     if args.driver or args.cpu:
         sys.path.insert(0, str(repository))
-        cpu_us = drive(args.turns, args.connections, args.postgres, under_callgrind=args.driver)
+        cpu_us, collector = drive(
+            args.turns, args.connections, args.postgres, under_callgrind=args.driver
+        )
+        _require_measured(repository)
         if args.cpu:
+            collected_us = collector.seconds / (args.turns // args.connections * args.connections)
+            share = collected_us * 1e6 / cpu_us
+            print(
+                f"{repository}: the collector {collected_us * 1e6:,.0f} us a turn"
+                f" ({share:.1%} of the CPU, {collector.passes} passes)"
+            )
             print(f"{repository}: {cpu_us:,.0f} us CPU per turn over {args.turns} turns")
         return 0
     instructions = count(args.turns, args.connections, args.postgres, repository)

@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.drivers import choose_driver
-from bench.postgres import throwaway_database_if
 from bench.processes import fake_upstream, gateway
 from bench.stages import FULL, Bench, warm_up
 from bench.suite import cores
+from bench.throwaway import throwaway_database_if
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.drivers import choose_driver
 from bench.litellm import find_litellm, litellm_proxy, side_by_side
-from bench.postgres import postgres_stages, throwaway_database
+from bench.postgres import postgres_stages
 from bench.processes import ROOT, fake_upstream, gateway
 from bench.report import section, table, write_section
 from bench.stages import (
@@ -37,6 +37,7 @@ from bench.stages import (
     startup,
     warm_up,
 )
+from bench.throwaway import throwaway_database
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
