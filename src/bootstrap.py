@@ -9,7 +9,6 @@ itself created, and leaves handed-in adapters to their owner.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from src.domain.ports import (
     SessionLocks,
     UnitOfWorkFactory,
 )
+from src.infrastructure import collector
 from src.infrastructure.auth.exposure import is_loopback, refusal, settle_mode
 from src.infrastructure.llm_providers.registry import ProviderRegistry, build_provider_registry
 from src.infrastructure.metrics import CallMetrics, RequestMetrics
@@ -81,10 +81,7 @@ class Runtime:
     async def lifespan(self, _: FastAPI | None = None) -> AsyncIterator[None]:
         for step in self.startup:
             await step()
-        # Everything alive now (modules, SDK clients, settings) lives as long as the process:
-        # keep it out of the collector's generations, so full collections stay short.
-        gc.collect()
-        gc.freeze()
+        collector.settle_startup()
         try:
             yield
         finally:

@@ -183,8 +183,9 @@ def test_provider_variables_lists_everything_read() -> None:
 
 #: Run in a fresh interpreter: which SDKs does a registry with OpenAI and Anthropic configured
 #: import, once built, and once OpenAI alone was called (at a closed port: the call fails)?
+#: And is the imported SDK then out of the garbage collector's generations (frozen)?
 _ONLY_OPENAI = """
-import asyncio, json, sys
+import asyncio, gc, json, sys
 from src.domain.errors import ProviderError, ProviderNotConfigured
 from src.domain.llm import ChatMessage, ChatRequest
 from src.infrastructure.llm_providers.registry import build_provider_registry
@@ -203,9 +204,11 @@ try:
 except ProviderNotConfigured as error:
     not_configured = error.message
 listed = {s.name: [s.default_model, list(s.models), s.is_configured] for s in registry.describe()}
+client_class = sys.modules["openai"].AsyncOpenAI
 print(json.dumps({
     "at_start": at_start,
     "imported": [sdk for sdk in sdks if sdk in sys.modules],
+    "sdk_collected": any(o is client_class for o in gc.get_objects()),
     "listed": listed,
     "not_configured": not_configured,
 }))
@@ -225,6 +228,7 @@ def test_an_sdk_is_imported_only_when_its_provider_is_first_called() -> None:
 
     assert seen["at_start"] == []
     assert seen["imported"] == ["openai"]
+    assert seen["sdk_collected"] is False  # frozen: full collections do not traverse it
     assert list(seen["listed"]) == [entry.SPEC.name for entry in PROVIDER_ADAPTERS]
     assert seen["listed"]["anthropic"] == [
         "claude-sonnet-5-5",

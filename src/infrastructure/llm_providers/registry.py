@@ -40,6 +40,7 @@ from src.domain.llm import (
     close_stream,
 )
 from src.domain.ports import PriceBook
+from src.infrastructure import collector
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.resilience import CircuitBreaker, ResilientProvider
 
@@ -79,7 +80,8 @@ class LazyAdapter:
 
     The import runs in a worker thread, once, so the event loop goes on serving other turns
     meanwhile (an SDK takes up to a second or two to import); later calls go straight to the
-    adapter.
+    adapter. What the import made is then frozen out of the garbage collector's generations
+    (``collector``), as what start-up made is.
     """
 
     def __init__(self, entry: ProviderEntry, spec: ProviderSpec, config: ProviderConfig) -> None:
@@ -99,6 +101,7 @@ class LazyAdapter:
                 if self._adapter is None:
                     adapter_class = await asyncio.to_thread(self._entry.load)
                     self._adapter = adapter_class(self._spec, self._config)
+                    collector.freeze_imports()  # the SDK lives as long as the process
         return self._adapter
 
     async def complete(self, request: ChatRequest) -> ChatResult:
