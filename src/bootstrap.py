@@ -218,6 +218,7 @@ def _sql_persistence(
     from src.infrastructure.persistence.databases import database_for, session_locks_for
     from src.infrastructure.persistence.migrate import upgrade_database
     from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
+    from src.infrastructure.persistence.window_cache import WindowCache
 
     database = database_for(
         settings.database_url,
@@ -253,7 +254,12 @@ def _sql_persistence(
 
     if uow is not None:  # a handed-in store holds the keys too: look them up through it
         return uow, locks, database.ping, analytics, None
-    return SqlUnitOfWorkFactory(database), locks, database.ping, analytics, SqlKeyLookup(database)
+    windows = WindowCache(
+        budget_chars=int(settings.window_cache_mb * 1_000_000),
+        keep=settings.max_session_history,
+    )
+    uow_factory = SqlUnitOfWorkFactory(database, windows)
+    return uow_factory, locks, database.ping, analytics, SqlKeyLookup(database)
 
 
 async def startup_refusal(settings: Settings) -> str | None:

@@ -113,8 +113,14 @@ class SessionRepository(Protocol):
 class MessageRepository(Protocol):
     async def add_many(self, messages: Sequence[Message]) -> None: ...
 
-    async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
-        """The last ``limit`` messages with ``seq > after_seq``, oldest first."""
+    async def tail(
+        self, session_id: str, after_seq: int, limit: int, newest_seq: int
+    ) -> Sequence[Message]:
+        """The last ``limit`` messages with ``after_seq < seq <= newest_seq``, oldest first.
+
+        ``newest_seq`` is the session's ``message_count`` as just read: it tells a cached
+        window that is still true from a stale one.
+        """
         ...
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:

@@ -161,7 +161,7 @@ class TurnPipeline:
                 if found is None:
                     raise SessionNotFound(cmd.session_id)
                 window = await uow.messages.tail(
-                    found.id, found.summary_through_seq, policy.max_history
+                    found.id, found.summary_through_seq, policy.max_history, found.message_count
                 )
             session = found
             turn = LoadedTurn(found, is_new=False, window=list(window), received_at=now)

@@ -10,6 +10,16 @@ from tests.persistence.conftest import (
     engine,
     postgres,
     uow_factory,
+    windows,
 )
 
-__all__ = ["api", "backend", "database", "database_url", "engine", "postgres", "uow_factory"]
+__all__ = [
+    "api",
+    "backend",
+    "database",
+    "database_url",
+    "engine",
+    "postgres",
+    "uow_factory",
+    "windows",
+]

@@ -143,8 +143,10 @@ class _Messages(_Repo):
     def _all(self, session_id: str) -> list[Message]:
         return sorted(self.s.messages.get(session_id, []), key=lambda m: m.seq)
 
-    async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
-        return [m for m in self._all(session_id) if m.seq > after_seq][-limit:]
+    async def tail(
+        self, session_id: str, after_seq: int, limit: int, newest_seq: int
+    ) -> Sequence[Message]:
+        return [m for m in self._all(session_id) if after_seq < m.seq <= newest_seq][-limit:]
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
         return [m for m in self._all(session_id) if from_seq <= m.seq <= to_seq]

@@ -22,6 +22,7 @@ from src.infrastructure.persistence.migrate import upgrade_database
 from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
+from src.infrastructure.persistence.window_cache import WindowCache
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = (
@@ -142,5 +143,13 @@ async def database(database_url: str) -> AsyncIterator[SqliteDatabase | Postgres
 
 
 @pytest.fixture
-def uow_factory(database: SqliteDatabase | PostgresDatabase) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(database)
+def windows() -> WindowCache:
+    """A cache of windows as the service has one, so every read here may come through it."""
+    return WindowCache(budget_chars=1_000_000, keep=50)
+
+
+@pytest.fixture
+def uow_factory(
+    database: SqliteDatabase | PostgresDatabase, windows: WindowCache
+) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(database, windows)

@@ -174,14 +174,16 @@ async def test_tail_between_and_page_order_and_limit(uow_factory: SqlUnitOfWorkF
         await uow.commit()
 
     async with uow_factory() as uow:
-        tail = await uow.messages.tail(session.id, 0, 3)
-        tail_after_summary = await uow.messages.tail(session.id, 6, 50)
+        tail = await uow.messages.tail(session.id, 0, 3, 8)
+        tail_after_summary = await uow.messages.tail(session.id, 6, 50, 8)
+        tail_as_of_five = await uow.messages.tail(session.id, 0, 3, 5)
         between = await uow.messages.between(session.id, 2, 4)
         page = await uow.messages.page(session.id, 3, 2)
         past_the_end = await uow.messages.page(session.id, 3, 8)
 
     assert [m.seq for m in tail] == [6, 7, 8]
     assert [m.seq for m in tail_after_summary] == [7, 8]
+    assert [m.seq for m in tail_as_of_five] == [3, 4, 5]
     assert [m.seq for m in between] == [2, 3, 4]
     assert [m.seq for m in page] == [3, 4, 5]
     assert past_the_end == []

@@ -10,9 +10,10 @@ its field; money crosses as Decimal USD, stored as integer picodollars.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ from src.infrastructure.persistence.tables import (
     SESSIONS,
     SUMMARIES,
 )
+from src.infrastructure.persistence.window_cache import WindowCache
 from src.infrastructure.persistence.writes import Insert, Update, Write
 
 PICODOLLARS_PER_USD = Decimal(10**12)
@@ -69,6 +71,15 @@ class Work(Protocol):
 
     async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
         """Runs a write now, inside this unit of work's transaction; the rows it changed."""
+        ...
+
+    @property
+    def reads_committed(self) -> bool:
+        """Whether a read now sees committed data only (nothing of this unit of work's own)."""
+        ...
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Runs ``action`` once this unit of work's commit has succeeded (never otherwise)."""
         ...
 
 
@@ -148,7 +159,11 @@ _STATS = sa.select(
 _SESSION_STATS = {False: _STATS, True: _STATS.where(SESSIONS.c.owner == _param("owner"))}
 _TAIL = (
     sa.select(MESSAGES)
-    .where(MESSAGES.c.session_id == _param("session_id"), MESSAGES.c.seq > _param("after_seq"))
+    .where(
+        MESSAGES.c.session_id == _param("session_id"),
+        MESSAGES.c.seq > _param("after_seq"),
+        MESSAGES.c.seq <= _param("newest_seq"),
+    )
     .order_by(MESSAGES.c.seq.desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
@@ -214,8 +229,9 @@ def _values(entity: Any) -> dict[str, Any]:
 
 
 class SqlSessionRepository:
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, windows: WindowCache) -> None:
         self._work = work
+        self._windows = windows
 
     async def add(self, session: Session) -> None:
         self._work.queue(Insert(SESSIONS, [_values(session)]))
@@ -235,7 +251,10 @@ class SqlSessionRepository:
     async def delete(self, session_id: str, owner: str | None) -> bool:
         """One DELETE; the foreign keys cascade it and keep call records (see ``tables``)."""
         values = {"session_id": session_id, "owner": owner}
-        return await self._work.execute(_DELETE_SESSION[owner is not None], values) > 0
+        deleted = await self._work.execute(_DELETE_SESSION[owner is not None], values) > 0
+        if deleted:
+            self._work.after_commit(partial(self._windows.forget, session_id))
+        return deleted
 
     async def list(
         self, owner: str | None, user_id: str | None, limit: int, offset: int
@@ -261,18 +280,37 @@ class SqlSessionRepository:
 
 
 class SqlMessageRepository:
-    def __init__(self, work: Work) -> None:
+    """Windows come from ``windows`` while it can tell them (see ``window_cache``)."""
+
+    def __init__(self, work: Work, windows: WindowCache) -> None:
         self._work = work
+        self._windows = windows
 
     async def add_many(self, messages: Sequence[Message]) -> None:
         if messages:
             rows = [_values(m) | _message_columns(m) for m in messages]
             self._work.queue(Insert(MESSAGES, rows))
+            for session_id in dict.fromkeys(m.session_id for m in messages):
+                added = [m for m in messages if m.session_id == session_id]
+                self._work.after_commit(partial(self._windows.extend, session_id, added))
 
-    async def tail(self, session_id: str, after_seq: int, limit: int) -> Sequence[Message]:
+    async def tail(
+        self, session_id: str, after_seq: int, limit: int, newest_seq: int
+    ) -> Sequence[Message]:
         """Newest first on the (session_id, seq) index, then turned oldest first."""
-        values = {"session_id": session_id, "after_seq": after_seq, "limit": limit}
-        return [_message(row) for row in reversed(await self._work.rows(_TAIL, values))]
+        if (cached := self._windows.window(session_id, after_seq, limit, newest_seq)) is not None:
+            return cached
+        committed = self._work.reads_committed
+        values = {
+            "session_id": session_id,
+            "after_seq": after_seq,
+            "newest_seq": newest_seq,
+            "limit": limit,
+        }
+        window = [_message(row) for row in reversed(await self._work.rows(_TAIL, values))]
+        if committed:
+            self._windows.keep(session_id, window, after_seq, limit, newest_seq)
+        return window
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:
         values = {"session_id": session_id, "from_seq": from_seq, "to_seq": to_seq}

@@ -11,7 +11,7 @@ carries everything up to commit or rollback; no turn does that.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from src.domain.ports import (
@@ -33,6 +33,7 @@ from src.infrastructure.persistence.repositories import (
     SqlSessionRepository,
     SqlSummaryRepository,
 )
+from src.infrastructure.persistence.window_cache import WindowCache
 from src.infrastructure.persistence.writes import Insert, Write
 
 
@@ -81,12 +82,13 @@ class SqlUnitOfWork:
     keys: ApiKeyRepository
     agents: AgentRepository
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, windows: WindowCache) -> None:
         self._database = database
         self._pending: list[Write] = []
         self._transaction: Transaction | None = None
-        self.sessions = SqlSessionRepository(self)
-        self.messages = SqlMessageRepository(self)
+        self._after_commit: list[Callable[[], None]] = []
+        self.sessions = SqlSessionRepository(self, windows)
+        self.messages = SqlMessageRepository(self, windows)
         self.summaries = SqlSummaryRepository(self)
         self.calls = SqlCallRepository(self)
         self.idempotency = SqlIdempotencyRepository(self)
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
 
     async def __aexit__(self, *exc: object) -> None:
         self._pending = []
+        self._after_commit = []
         transaction, self._transaction = self._transaction, None
         if transaction is not None:
             await transaction.rollback()
@@ -111,16 +114,19 @@ class SqlUnitOfWork:
         """
         pending, self._pending = self._pending, []
         transaction, self._transaction = self._transaction, None
+        committed, self._after_commit = self._after_commit, []
         if transaction is None:
             if pending:
                 await self._database.commit(pending)
-            return
-        try:
-            await transaction.write(pending)
-            await transaction.commit()
-        except BaseException:
-            await transaction.rollback()
-            raise
+        else:
+            try:
+                await transaction.write(pending)
+                await transaction.commit()
+            except BaseException:
+                await transaction.rollback()
+                raise
+        for action in committed:
+            action()
 
     # -- the Work of the repositories -----------------------------------------------------
 
@@ -143,6 +149,13 @@ class SqlUnitOfWork:
     async def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
         return await (await self._own_transaction()).execute(statement, values)
 
+    @property
+    def reads_committed(self) -> bool:
+        return not self._pending and self._transaction is None
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self._after_commit.append(action)
+
     async def _own_transaction(self) -> Transaction:
         """This unit of work's own transaction, with the writes queued so far sent into it."""
         if self._transaction is None:
@@ -154,10 +167,12 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a new unit of work per use, all on one database."""
+    """Makes a new unit of work per use, all on one database, sharing one cache of windows
+    (none without ``windows``)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, windows: WindowCache | None = None) -> None:
         self._database = database
+        self._windows = windows or WindowCache(budget_chars=0, keep=0)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._database)
+        return SqlUnitOfWork(self._database, self._windows)
