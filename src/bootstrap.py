@@ -255,7 +255,7 @@ def _sql_persistence(
     if uow is not None:  # a handed-in store holds the keys too: look them up through it
         return uow, locks, database.ping, analytics, None
     windows = WindowCache(
-        budget_chars=int(settings.window_cache_mb * 1_000_000),
+        budget_bytes=int(settings.window_cache_mb * 1_000_000),
         keep=settings.max_session_history,
     )
     uow_factory = SqlUnitOfWorkFactory(database, windows)

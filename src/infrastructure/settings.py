@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     database_pool_timeout_s: float = Field(10.0, gt=0)
     run_migrations_on_start: bool = True
     # Decoded session windows kept per process between turns (window_cache); 0 turns it off.
-    window_cache_mb: float = Field(8.0, ge=0)
+    window_cache_mb: float = Field(4.0, ge=0)
 
     default_provider: str = "openai"
     provider_timeout_s: float = Field(60.0, gt=0)

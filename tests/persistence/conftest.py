@@ -145,7 +145,7 @@ async def database(database_url: str) -> AsyncIterator[SqliteDatabase | Postgres
 @pytest.fixture
 def windows() -> WindowCache:
     """A cache of windows as the service has one, so every read here may come through it."""
-    return WindowCache(budget_chars=1_000_000, keep=50)
+    return WindowCache(budget_bytes=1_000_000, keep=50)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from src.domain.entities import Message, Session
 from src.infrastructure.persistence.postgres_raw import PostgresDatabase
 from src.infrastructure.persistence.sqlite_raw import SqliteDatabase
 from src.infrastructure.persistence.unit_of_work import SqlUnitOfWorkFactory
-from src.infrastructure.persistence.window_cache import PER_MESSAGE_CHARS, WindowCache
+from src.infrastructure.persistence.window_cache import PER_MESSAGE_BYTES, WindowCache
 from tests.persistence.builders import a_message, a_session
 
 
@@ -86,7 +86,7 @@ async def test_a_deleted_sessions_window_is_dropped_with_the_delete(
         await uow.commit()
 
     assert windows.window(session.id, 0, 50, newest_seq=2) is None
-    assert windows.size_chars == 0
+    assert windows.size_bytes == 0
 
 
 def _messages(session: Session, first: int, last: int, content: str = "") -> list[Message]:
@@ -111,8 +111,8 @@ def test_a_kept_window_serves_only_the_range_it_covers() -> None:
 
 def test_the_budget_bounds_the_cache_least_recently_used_first() -> None:
     first, second, third = a_session(), a_session(), a_session()
-    one_run = 2 * (PER_MESSAGE_CHARS + 10)
-    cache = WindowCache(budget_chars=2 * one_run, keep=50)
+    one_run = 2 * (PER_MESSAGE_BYTES + 10)
+    cache = WindowCache(budget_bytes=2 * one_run, keep=50)
     for session in (first, second):
         cache.extend(session.id, _messages(session, 1, 2, content="x" * 10))
     assert cache.window(first.id, 0, 50, 2) is not None  # first is now the most recent
@@ -122,7 +122,7 @@ def test_the_budget_bounds_the_cache_least_recently_used_first() -> None:
     assert cache.window(second.id, 0, 50, 2) is None
     assert cache.window(first.id, 0, 50, 2) is not None
     assert cache.window(third.id, 0, 50, 2) is not None
-    assert cache.size_chars == 2 * one_run
+    assert cache.size_bytes == 2 * one_run
     huge = a_session()
     cache.extend(huge.id, _messages(huge, 1, 1, content="x" * 3 * one_run))
     assert cache.window(huge.id, 0, 50, 1) is None  # larger than the whole budget

@@ -172,7 +172,7 @@ class SqlUnitOfWorkFactory:
 
     def __init__(self, database: Database, windows: WindowCache | None = None) -> None:
         self._database = database
-        self._windows = windows or WindowCache(budget_chars=0, keep=0)
+        self._windows = windows or WindowCache(budget_bytes=0, keep=0)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._database, self._windows)

@@ -12,10 +12,10 @@ database stay correct: one that did not see a session's last turn finds its run 
 reads.
 
 Runs are extended only after the commit that stored their new messages succeeded
-(``SqlUnitOfWork``), and are kept only from reads of committed data. The cache holds at most
-``budget_chars`` characters of message text (content, reasoning, parts, tool arguments, plus
-a fixed allowance per message), the least recently used sessions leaving first; 0 turns it
-off. A deleted session's run is dropped with the delete's commit.
+(``SqlUnitOfWork``), and are kept only from reads of committed data. The cache holds about
+``budget_bytes`` of messages at most (their texts, one byte a character, and
+``PER_MESSAGE_BYTES`` each), the least recently used sessions leaving first; 0 turns it off.
+A deleted session's run is dropped with the delete's commit.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ from collections.abc import Sequence
 from src.domain.entities import Message
 from src.domain.llm import ImagePart
 
-PER_MESSAGE_CHARS = 200  # what a message costs beyond its texts, in characters' worth
+# What a decoded message takes beyond its texts: the object, its ids, role, timestamp, cost
+# and model names, about 800 bytes each as CPython 3.11 holds them.
+PER_MESSAGE_BYTES = 800
 
 
 def _size(message: Message) -> int:
     parts = sum(len(p.url) if isinstance(p, ImagePart) else len(p.text) for p in message.parts)
     calls = sum(len(c.arguments) + len(c.name) for c in message.tool_calls)
     reasoning = len(message.reasoning_content or "")
-    return PER_MESSAGE_CHARS + len(message.content) + reasoning + parts + calls
+    return PER_MESSAGE_BYTES + len(message.content) + reasoning + parts + calls
 
 
 def _consecutive(messages: Sequence[Message]) -> bool:
@@ -57,14 +59,14 @@ class WindowCache:
     """``keep``: how many of a session's newest messages a run holds at least (the memory
     policy's ``MAX_SESSION_HISTORY``, the longest window a turn reads)."""
 
-    def __init__(self, budget_chars: int, keep: int) -> None:
-        self._budget = budget_chars
+    def __init__(self, budget_bytes: int, keep: int) -> None:
+        self._budget = budget_bytes
         self._keep = keep
         self._runs: OrderedDict[str, _Run] = OrderedDict()
         self._size = 0
 
     @property
-    def size_chars(self) -> int:
+    def size_bytes(self) -> int:
         return self._size
 
     def window(
