@@ -36,11 +36,18 @@ async def _window(uow_factory: SqlUnitOfWorkFactory, session_id: str) -> list[st
     return [m.content for m in window]
 
 
-async def _new_session(uow_factory: SqlUnitOfWorkFactory) -> Session:
+def _contents(last: int) -> list[str]:
+    return [f"message {seq}" for seq in range(1, last + 1)]
+
+
+async def _first_turn_read(uow_factory: SqlUnitOfWorkFactory) -> Session:
+    """A new session, its first turn (two messages) committed, then its window read."""
     session = a_session()
     async with uow_factory() as uow:
         await uow.sessions.add(session)
         await uow.commit()
+    session = await _turn(uow_factory, session, 2)
+    assert await _window(uow_factory, session.id) == _contents(2)
     return session
 
 
@@ -51,20 +58,18 @@ async def test_a_replica_that_missed_turns_reads_the_window_again(
     sees at its next read, because the session row it reads says its run is stale."""
     here = SqlUnitOfWorkFactory(database, WindowCache(1_000_000, keep=50))
     there = SqlUnitOfWorkFactory(database, WindowCache(1_000_000, keep=50))
-    session = await _turn(here, await _new_session(here), 2)
-    assert await _window(here, session.id) == ["message 1", "message 2"]
+    session = await _first_turn_read(here)
 
     session = await _turn(there, session, 2)
-    assert await _window(here, session.id) == [f"message {seq}" for seq in range(1, 5)]
+    assert await _window(here, session.id) == _contents(4)
     session = await _turn(here, session, 2)
-    assert await _window(there, session.id) == [f"message {seq}" for seq in range(1, 7)]
+    assert await _window(there, session.id) == _contents(6)
 
 
 async def test_a_commit_extends_the_kept_window_and_a_failed_one_does_not(
     uow_factory: SqlUnitOfWorkFactory, windows: WindowCache
 ) -> None:
-    session = await _turn(uow_factory, await _new_session(uow_factory), 2)
-    assert await _window(uow_factory, session.id) == ["message 1", "message 2"]
+    session = await _first_turn_read(uow_factory)
 
     session = await _turn(uow_factory, session, 2)
     kept = windows.window(session.id, 0, 50, newest_seq=4)
@@ -73,14 +78,13 @@ async def test_a_commit_extends_the_kept_window_and_a_failed_one_does_not(
     async with uow_factory() as uow:  # left without committing: rolled back
         await uow.messages.add_many([a_message(session, 5)])
     assert windows.window(session.id, 0, 50, newest_seq=5) is None
-    assert await _window(uow_factory, session.id) == [f"message {seq}" for seq in range(1, 5)]
+    assert await _window(uow_factory, session.id) == _contents(4)
 
 
 async def test_a_deleted_sessions_window_is_dropped_with_the_delete(
     uow_factory: SqlUnitOfWorkFactory, windows: WindowCache
 ) -> None:
-    session = await _turn(uow_factory, await _new_session(uow_factory), 2)
-    assert await _window(uow_factory, session.id) == ["message 1", "message 2"]
+    session = await _first_turn_read(uow_factory)
     async with uow_factory() as uow:
         assert await uow.sessions.delete(session.id, None)
         await uow.commit()
