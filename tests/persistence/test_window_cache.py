@@ -140,3 +140,28 @@ def test_messages_that_do_not_follow_the_run_make_it_stale() -> None:
 
     assert cache.window(session.id, 0, 50, 5) is None
     assert cache.window(session.id, 0, 50, 2) is None
+
+
+def test_a_moved_summary_cut_off_lets_go_of_what_it_folded() -> None:
+    session = a_session()
+    cache = WindowCache(1_000_000, keep=50)
+    cache.extend(session.id, _messages(session, 1, 8))
+    before = cache.size_bytes
+
+    found = cache.window(session.id, 6, 50, 8)  # a summary now covers 1..6
+
+    assert found is not None and [m.seq for m in found] == [7, 8]
+    assert cache.size_bytes < before
+    assert cache.window(session.id, 0, 50, 8) is None  # the folded messages are gone
+    again = cache.window(session.id, 6, 50, 8)
+    assert again is not None and [m.seq for m in again] == [7, 8]
+
+
+def test_a_cache_without_a_budget_keeps_nothing() -> None:
+    session = a_session()
+    cache = WindowCache(budget_bytes=0, keep=50)
+    cache.extend(session.id, _messages(session, 1, 2))
+    cache.keep(session.id, _messages(session, 1, 2), after_seq=0, limit=50, newest_seq=2)
+
+    assert cache.window(session.id, 0, 50, 2) is None
+    assert cache.size_bytes == 0

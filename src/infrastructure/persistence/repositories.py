@@ -290,8 +290,10 @@ class SqlMessageRepository:
         if messages:
             rows = [_values(m) | _message_columns(m) for m in messages]
             self._work.queue(Insert(MESSAGES, rows))
-            for session_id in dict.fromkeys(m.session_id for m in messages):
-                added = [m for m in messages if m.session_id == session_id]
+            by_session: dict[str, list[Message]] = {}
+            for message in messages:
+                by_session.setdefault(message.session_id, []).append(message)
+            for session_id, added in by_session.items():
                 self._work.after_commit(partial(self._windows.extend, session_id, added))
 
     async def tail(

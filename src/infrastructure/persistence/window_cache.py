@@ -75,14 +75,18 @@ class WindowCache:
         """The last ``limit`` messages with ``after_seq < seq <= newest_seq``, or None when
         the cached run cannot tell (none, stale, or too short)."""
         run = self._runs.get(session_id)
-        if run is None or not run.messages or run.messages[-1].seq != newest_seq:
+        if run is None or run.messages[-1].seq != newest_seq:
             return None
         start = max(after_seq + 1, newest_seq - limit + 1)
         offset = start - run.messages[0].seq
         if offset < 0:
             return None
-        self._runs.move_to_end(session_id)
-        return run.messages[offset:]
+        found = run.messages[offset:]
+        if after_seq > run.after:  # a summary moved the cut-off: what it folded is let go
+            self._put(session_id, _Run(run.messages, run.keep, after_seq))
+        else:
+            self._runs.move_to_end(session_id)
+        return found
 
     def keep(
         self,
@@ -93,17 +97,19 @@ class WindowCache:
         newest_seq: int,
     ) -> None:
         """A window as the database answered it (``tail``'s arguments), from committed data."""
-        if window and window[-1].seq == newest_seq and _consecutive(window):
+        if self._budget and window and window[-1].seq == newest_seq and _consecutive(window):
             self._put(session_id, _Run(tuple(window), max(limit, self._keep), after_seq))
 
     def extend(self, session_id: str, added: Sequence[Message]) -> None:
         """Messages a commit has just stored, the session's newest: they extend its run when
         they follow it (or start the session), and otherwise make it stale."""
+        if not self._budget:
+            return
         if not added or not _consecutive(added):
             self.forget(session_id)
             return
         run = self._runs.get(session_id)
-        if run is not None and run.messages and run.messages[-1].seq + 1 == added[0].seq:
+        if run is not None and run.messages[-1].seq + 1 == added[0].seq:
             self._put(session_id, _Run(run.messages + tuple(added), run.keep, run.after))
         elif added[0].seq == 1:
             self._put(session_id, _Run(tuple(added), self._keep, 0))
@@ -116,8 +122,10 @@ class WindowCache:
             self._size -= run.size
 
     def _put(self, session_id: str, run: _Run) -> None:
+        """Replaces the session's run, most recent last; never an empty run or one that is
+        larger than the whole budget."""
         self.forget(session_id)
-        if run.size > self._budget:
+        if not run.messages or run.size > self._budget:
             return
         self._runs[session_id] = run
         self._size += run.size
