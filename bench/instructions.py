@@ -105,7 +105,7 @@ def _callgrind(*command: str) -> None:
 
 
 class CollectorClock:
-    """The time the cyclic garbage collector takes while it is on (``gc.callbacks``).
+    """The time the cyclic garbage collector takes while this is one of ``gc.callbacks``.
 
     A collection is memory-bound pointer chasing: its instructions tell little of its time,
     so ``--cpu`` reports it beside the CPU, as a share that the machine's speed does not move.
@@ -114,21 +114,14 @@ class CollectorClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.passes = 0
-        self._on = False
-        self._started = 0.0
+        self._started: float | None = None
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
-        elif self._on:
+        elif self._started is not None:  # a pass under way when the clock was put in
             self.seconds += time.perf_counter() - self._started
             self.passes += 1
-
-    def start(self) -> None:
-        self._on = True
-
-    def stop(self) -> None:
-        self._on = False
 
 
 async def _serve(
@@ -158,9 +151,11 @@ async def _serve(
         if under_callgrind:
             _callgrind("--zero")
         started = time.process_time()
-        collector.start()
-        await round_of(turns // connections)
-        collector.stop()
+        gc.callbacks.append(collector)
+        try:
+            await round_of(turns // connections)
+        finally:
+            gc.callbacks.remove(collector)
         spent = time.process_time() - started
         if under_callgrind:
             _callgrind("--dump", "measured")
@@ -188,11 +183,7 @@ def drive(
         database_url = stack.enter_context(throwaway_database_if(postgres))
         app = _app(upstream, workdir, database_url)
         measured = turns // connections * connections
-        gc.callbacks.append(collector)
-        try:
-            spent = asyncio.run(_serve(app, turns, connections, under_callgrind, collector))
-        finally:
-            gc.callbacks.remove(collector)
+        spent = asyncio.run(_serve(app, turns, connections, under_callgrind, collector))
         return spent / measured * 1e6, collector
 
 

@@ -62,3 +62,4 @@ def test_the_in_process_driver_serves_real_turns_and_reports_their_cpu() -> None
     figure = done.stdout.split(": ")[-1]
     assert figure.endswith("us CPU per turn over 32 turns\n"), done.stdout
     assert float(figure.split()[0].replace(",", "")) > 0
+    assert "of the CPU" in done.stdout  # the collector's share of it
