@@ -145,7 +145,8 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
         kind = err.get("type", "")
         field = _field_name(loc)
         if kind == "json_invalid":
-            message = "the request body is not valid JSON"
+            reason = (err.get("ctx") or {}).get("error")
+            message = "the request body is not valid JSON" + (f" ({reason})" if reason else "")
         elif kind == "extra_forbidden":
             message = f"{field} is not a known field"
         else:

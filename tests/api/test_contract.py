@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import pkgutil
 
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
+from src.api import routes
+from src.api.json_body import JsonRoute
 from src.domain.errors import (
     ProviderRateLimited,
     ProviderRejectedRequest,
@@ -150,6 +156,56 @@ async def test_malformed_json_is_422_not_500(api: Harness) -> None:
         "/api/orchestrate", content=b'{"message": ', headers={"content-type": "application/json"}
     )
     assert "not valid JSON" in assert_envelope(r, 422, "validation_error")["message"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e400"])
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        (
+            "/api/orchestrate",
+            422,
+            '{"message": "hi", "agent_config": {"tools": [{"type": "function", "function":'
+            ' {"name": "f", "parameters": {"type": "object", "maximum": %s}}}]}}',
+        ),
+        (
+            "/v1/chat/completions",
+            400,
+            '{"model": "fake", "messages": [{"role": "user", "content": "hi"}], "top_p": %s}',
+        ),
+        ("/api/sessions", 422, '{"metadata": {"score": %s}}'),
+    ],
+)
+async def test_a_number_json_cannot_carry_is_refused_and_nothing_is_called_or_stored(
+    api: Harness, path: str, status: int, body: str, number: str
+) -> None:
+    """Python's decoder reads these; JSON, the providers and PostgreSQL's JSON columns do not.
+    (``/v1`` answers its invalid requests with 400, as OpenAI does.)"""
+    r = await api.client.post(
+        path, content=(body % number).encode(), headers={"content-type": "application/json"}
+    )
+
+    assert r.status_code == status
+    assert f"{number} is not a finite number" in r.text
+    assert api.provider.requests == []
+    assert api.store.data.sessions == {}
+
+
+def test_every_route_that_reads_a_body_refuses_what_json_cannot_carry() -> None:
+    modules = [
+        importlib.import_module(f"src.api.routes.{m.name}")
+        for m in pkgutil.iter_modules(routes.__path__)
+    ]
+    routers = [r for m in modules for r in vars(m).values() if isinstance(r, APIRouter)]
+    with_body = [
+        route
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.body_field is not None
+    ]
+
+    assert len(with_body) >= 5
+    assert [r.path for r in with_body if not isinstance(r, JsonRoute)] == []
 
 
 async def test_oversized_message_is_413_and_stores_nothing(api: Harness) -> None:

@@ -91,6 +91,7 @@ def test_auth_frame_and_bearer_subprotocol_are_accepted(service: Service) -> Non
     ("frame", "code", "named"),
     [
         ("not json", "invalid_request", "JSON"),
+        ('{"type": "turn", "message": "hi", "n": NaN}', "invalid_request", "NaN is not a finite"),
         (json.dumps({"type": "dance"}), "invalid_request", "type"),
         (json.dumps([1, 2]), "invalid_request", "type"),
         (json.dumps({"type": "turn", "message": ""}), "validation_error", "message"),

@@ -9,12 +9,18 @@ from fastapi import APIRouter, Depends, Response, status
 
 from src.api.auth import admin_principal
 from src.api.dependencies import ServicesDep
+from src.api.json_body import JsonRoute
 from src.api.presenters import money
 from src.api.routes import error_responses
 from src.domain.identity import ApiKey, Limits
 from src.models.keys import CreateKeyRequest, KeyCreated, KeyList, KeyOut, KeyStatusOut
 
-router = APIRouter(prefix="/admin/keys", tags=["admin"], dependencies=[Depends(admin_principal)])
+router = APIRouter(
+    prefix="/admin/keys",
+    tags=["admin"],
+    dependencies=[Depends(admin_principal)],
+    route_class=JsonRoute,
+)
 
 
 @router.post(

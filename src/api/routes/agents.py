@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from src.api.auth import PrincipalDep
 from src.api.dependencies import ServicesDep
 from src.api.errors import ApiError
+from src.api.json_body import JsonRoute
 from src.api.routes import error_responses
 from src.models.agents import (
     AGENT_NAME_PATTERN,
@@ -18,7 +19,7 @@ from src.models.agents import (
     ReplaceAgentRequest,
 )
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = APIRouter(prefix="/agents", tags=["agents"], route_class=JsonRoute)
 
 
 async def preset_tenant(principal: PrincipalDep) -> str:

@@ -27,6 +27,7 @@ from src.api.errors import (
     openai_error_body,
     payload_too_large,
 )
+from src.api.json_body import JsonRoute
 from src.api.routes import openai_error_responses
 from src.api.streaming import open_stream, sse_response
 from src.domain.llm import TextDelta, TokenUsage, ToolCallReady
@@ -44,7 +45,7 @@ from src.models.openai_compat import (
 )
 from src.models.tools import tool_choice_to_domain
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=JsonRoute)
 
 SessionId = Annotated[
     str | None,

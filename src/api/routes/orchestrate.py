@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header
 from src.api.auth import TurnContextDep
 from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
+from src.api.json_body import JsonRoute
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
@@ -22,7 +23,7 @@ from src.models.agents import overrides_of
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
 from src.models.tools import parts_text, parts_to_domain, tool_choice_to_domain
 
-router = APIRouter(tags=["orchestrate"])
+router = APIRouter(tags=["orchestrate"], route_class=JsonRoute)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from src.api.auth import PrincipalDep, TenantFilter
 from src.api.dependencies import ServicesDep
+from src.api.json_body import JsonRoute
 from src.api.presenters import history_out, session_metrics_out, session_out
 from src.api.routes import error_responses
 from src.models.sessions import (
@@ -17,7 +18,7 @@ from src.models.sessions import (
 )
 from src.models.text import StorableText
 
-router = APIRouter(prefix="/sessions", tags=["sessions"])
+router = APIRouter(prefix="/sessions", tags=["sessions"], route_class=JsonRoute)
 
 # Bounded so that no value can overflow a database's 64-bit integers (a 500 once).
 MAX_OFFSET = 2**31 - 1

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from src.api import json_body
 from src.api.auth import authenticate
 from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body
@@ -96,9 +97,10 @@ async def turns_over_websocket(websocket: WebSocket) -> None:
     try:
         while True:
             try:
-                frame = json.loads(await websocket.receive_text())
-            except json.JSONDecodeError:
-                await websocket.send_json(_error_frame("invalid_request", "a frame is not JSON"))
+                frame = json_body.loads(await websocket.receive_text())
+            except json.JSONDecodeError as error:
+                message = f"a frame is not JSON ({error.msg})"
+                await websocket.send_json(_error_frame("invalid_request", message))
                 continue
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "auth":
