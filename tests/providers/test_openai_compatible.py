@@ -14,7 +14,14 @@ from src.domain.errors import (
     ProviderServerError,
     ProviderUnavailable,
 )
-from src.domain.llm import ChatMessage, ChatRequest, StreamEnd, TextDelta, TokenUsage
+from src.domain.llm import (
+    ChatMessage,
+    ChatRequest,
+    StreamEnd,
+    TextDelta,
+    TokenUsage,
+    ToolDefinition,
+)
 from src.domain.pricing import cost_of
 from src.infrastructure.llm_providers.base import ProviderConfig
 from src.infrastructure.llm_providers.openai_compatible import OpenAICompatibleProvider
@@ -109,6 +116,37 @@ async def test_leaves_optional_parameters_out_when_not_given(
     await make(OPENAI).complete(request(OPENAI))
 
     assert set(fake.last.json) == {"model", "messages"}
+
+
+@pytest.mark.parametrize("base_path", ["/v1", "/v1/", "/proxy/openai/v1"])
+async def test_the_base_url_path_comes_before_the_endpoint(
+    fake: FakeUpstream, base_path: str
+) -> None:
+    config = ProviderConfig(api_key=API_KEY, base_url=fake.url + base_path)
+    adapter = OPENAI.load()(OPENAI.SPEC, config)
+    try:
+        await adapter.complete(request(OPENAI))
+        await collect(adapter.stream(request(OPENAI)))
+    finally:
+        await adapter.aclose()
+
+    expected = base_path.rstrip("/") + "/chat/completions"
+    assert [r.path for r in fake.received] == [expected, expected]
+
+
+async def test_the_body_arrives_as_built_whatever_it_holds(make: Build, fake: FakeUpstream) -> None:
+    """Encoded by orjson, or by the SDK where orjson cannot (an integer beyond 64 bits)."""
+    text = 'Grüße, 你好 \u2028 "quoted" \\ back\\slash \U0001f600'
+    beyond_64_bits = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 10**30}}}
+    adapter = make(OPENAI)
+    for schema in ({"type": "object", "properties": {}}, beyond_64_bits):
+        tools = (ToolDefinition("count", "Counts.", schema),)
+        await adapter.complete(request(OPENAI, messages=(ChatMessage("user", text),), tools=tools))
+
+        sent = fake.last
+        assert sent.headers["content-type"] == "application/json"
+        assert sent.json["messages"] == [{"role": "user", "content": text}]
+        assert sent.json["tools"][0]["function"]["parameters"] == schema
 
 
 # -- usage and cost ----------------------------------------------------------------------
