@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,7 +14,9 @@ from src.domain.pricing import cost_of
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    """``prefix_`` and 128 random bits in hex: a UUID4's randomness without building a UUID,
+    which costs three times as long, four or five times a turn."""
+    return f"{prefix}_{secrets.token_hex(16)}"
 
 
 class CallAccountant:

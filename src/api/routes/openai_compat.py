@@ -10,8 +10,8 @@ still counted in the global metrics.
 from __future__ import annotations
 
 import json
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any
@@ -165,7 +165,7 @@ def _usage(usage: TokenUsage) -> CompletionUsage:
 
 def _completion(result: TurnResult) -> ChatCompletion:
     return ChatCompletion(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
+        id=f"chatcmpl-{secrets.token_hex(16)}",
         created=int(time.time()),
         model=f"{result.provider}/{result.model}",
         choices=[
@@ -187,7 +187,7 @@ async def _stream(
 ) -> Any:
     """OpenAI's chunk stream; ``model`` is the ``provider/model`` label every chunk carries."""
     events = await open_stream(services.lifecycle, events)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{secrets.token_hex(16)}"
     created = int(time.time())
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -128,7 +128,7 @@ async def _turn(
     websocket: WebSocket, services: Services, principal: Principal, frame: dict[str, Any]
 ) -> None:
     """One turn, with its own request id and access line, like an HTTP request."""
-    request_id = uuid.uuid4().hex
+    request_id = secrets.token_hex(16)
     bound = bind_request(request_id)
     started = time.perf_counter()
     status = "ok"

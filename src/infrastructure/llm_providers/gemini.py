@@ -21,7 +21,7 @@ handled here:
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
@@ -95,7 +95,7 @@ def _calls_of(response: types.GenerateContentResponse) -> Iterator[llm.ToolCall]
     content = response.candidates[0].content if response.candidates else None
     for part in (content.parts if content else None) or ():
         if (call := part.function_call) is not None and call.name:
-            call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+            call_id = call.id or f"call_{secrets.token_hex(12)}"
             yield llm.ToolCall(call_id, call.name, json_text(call.args))
 
 
