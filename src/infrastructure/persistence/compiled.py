@@ -80,7 +80,9 @@ class StatementCompiler:
             # A literal of the statement (``status == "active"``) carries its value; a
             # ``bindparam`` without one is the caller's to give.
             constant = _NO_DEFAULT if bind.required else bind.value
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Processor | None = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and isinstance(bind.type, sa.JSON):
+                processor = empty_json_first_out(processor)
             params.append((name, constant, processor))
         columns = tuple(
             (column.name, self._result_processor(column)) for column in _selected(statement)
@@ -114,6 +116,16 @@ def empty_json_first(decode: Processor) -> Processor:
         return [] if value == "[]" else decode(value)
 
     return decoded
+
+
+def empty_json_first_out(encode: Processor) -> Processor:
+    """``encode``, but an empty list is ``[]`` without the JSON encoder (what the dialect's
+    processor writes for it): the other half of ``empty_json_first``, two or more a message."""
+
+    def encoded(value: Any) -> Any:
+        return "[]" if value == [] else encode(value)
+
+    return encoded
 
 
 def _selected(statement: Statement) -> list[sa.ColumnElement[Any]]:
