@@ -157,6 +157,18 @@ def test_a_moved_summary_cut_off_lets_go_of_what_it_folded() -> None:
     assert again is not None and [m.seq for m in again] == [7, 8]
 
 
+def test_the_size_counted_is_that_of_the_messages_held_as_a_run_grows_and_is_trimmed() -> None:
+    session = a_session()
+    cache = WindowCache(1_000_000, keep=4)
+    each = PER_MESSAGE_BYTES + len("abc")
+    for first in range(1, 10, 2):  # five turns of two messages, four kept
+        cache.extend(session.id, _messages(session, first, first + 1, content="abc"))
+        assert cache.size_bytes == each * min(first + 1, 4)
+
+    assert cache.window(session.id, 8, 4, 10) is not None  # a summary now covers 1..8
+    assert cache.size_bytes == 2 * each
+
+
 def test_a_cache_without_a_budget_keeps_nothing() -> None:
     session = a_session()
     cache = WindowCache(budget_bytes=0, keep=50)

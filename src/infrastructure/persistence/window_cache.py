@@ -45,14 +45,23 @@ def _consecutive(messages: Sequence[Message]) -> bool:
 
 class _Run:
     """A session's newest messages, consecutive by ``seq``: at most ``keep``, and none at or
-    before ``after`` (the summary's cut-off when last read, which only moves forward)."""
+    before ``after`` (the summary's cut-off when last read, which only moves forward).
 
-    __slots__ = ("after", "keep", "messages", "size")
+    ``sizes`` are those of the first messages when known (the run this one extends or trims),
+    so that each message is sized once, not at every turn that keeps it."""
 
-    def __init__(self, messages: tuple[Message, ...], keep: int, after: int) -> None:
+    __slots__ = ("after", "keep", "messages", "size", "sizes")
+
+    def __init__(
+        self, messages: tuple[Message, ...], keep: int, after: int, sizes: tuple[int, ...] = ()
+    ) -> None:
         self.keep, self.after = keep, after
-        self.messages = tuple(m for m in messages[-keep:] if m.seq > after)
-        self.size = sum(_size(m) for m in self.messages)
+        # Consecutive, so the messages after the cut-off are a suffix.
+        start = max(len(messages) - keep, after + 1 - messages[0].seq, 0) if messages else 0
+        self.messages = messages[start:]
+        known = sizes[start:]
+        self.sizes = known + tuple(_size(m) for m in self.messages[len(known) :])
+        self.size = sum(self.sizes)
 
 
 class WindowCache:
@@ -83,7 +92,7 @@ class WindowCache:
             return None
         found = run.messages[offset:]
         if after_seq > run.after:  # a summary moved the cut-off: what it folded is let go
-            self._put(session_id, _Run(run.messages, run.keep, after_seq))
+            self._put(session_id, _Run(run.messages, run.keep, after_seq, run.sizes))
         else:
             self._runs.move_to_end(session_id)
         return found
@@ -110,7 +119,7 @@ class WindowCache:
             return
         run = self._runs.get(session_id)
         if run is not None and run.messages[-1].seq + 1 == added[0].seq:
-            self._put(session_id, _Run(run.messages + tuple(added), run.keep, run.after))
+            self._put(session_id, _Run(run.messages + tuple(added), run.keep, run.after, run.sizes))
         elif added[0].seq == 1:
             self._put(session_id, _Run(tuple(added), self._keep, 0))
         else:
