@@ -18,7 +18,9 @@ client's base URL once (a relative path is parsed, merged and parsed again on ev
 and the body as JSON bytes from orjson, which the SDK sends as they are (its own encoder is
 the stdlib's, about twenty times slower on a turn's messages); a body orjson cannot encode
 (an integer beyond 64 bits) is handed over as the dict, for the SDK to encode as before.
-Together about 4 % of a turn's instructions (docs/benchmarks.md, round six).
+The request options name the client's own time-out, retries, headers and query, which the SDK
+would otherwise deep-copy from its defaults. Together about 5 % of a turn's instructions
+(docs/benchmarks.md, round six).
 
 A whole response is read as the JSON the SDK decoded (``cast_to=object``, which the SDK
 returns as it is) rather than as a ``ChatCompletion``: the SDK builds its response models
@@ -64,8 +66,6 @@ from src.infrastructure.llm_providers.base import (
 _KEYLESS_PLACEHOLDER = "keyless"
 #: Relative to the base URL, whose path it extends (``…/v1`` + ``chat/completions``).
 _PATH = "chat/completions"
-#: The request options ``chat.completions.create`` passes: authenticate with the API key only.
-_OPTIONS: Final = openai.RequestOptions(security={"bearer_auth": True})
 #: The deprecated ``function_call`` reason is a tool call by its older name.
 OPENAI_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {"function_call": "tool_calls"}
 
@@ -163,9 +163,22 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
             wire["reasoning_content"] = message.reasoning_content
         return wire
 
+    def _options(self) -> openai.RequestOptions:
+        """The options ``chat.completions.create`` passes (authenticate with the API key
+        only), and the client's own time-out, retries, headers and query given as they are:
+        the SDK deep-copies each default left out, a fifth of building its request options.
+        New dicts each call, as the SDK may keep them on the request's options."""
+        return openai.RequestOptions(
+            security={"bearer_auth": True},
+            timeout=self._client.timeout,
+            max_retries=self._client.max_retries,
+            headers={},
+            params={},
+        )
+
     async def _send(self, params: dict[str, Any]) -> Completion:
         response = await self._client.post(
-            self._url, body=_json(params), cast_to=object, options=_OPTIONS
+            self._url, body=_json(params), cast_to=object, options=self._options()
         )
         if not isinstance(response, Mapping):
             raise self.unreadable("a response that is not a JSON object")
@@ -179,7 +192,7 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
             self._url,
             body=_json(body),
             cast_to=ChatCompletion,
-            options=_OPTIONS,
+            options=self._options(),
             stream=True,
             stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )
