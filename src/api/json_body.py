@@ -3,8 +3,9 @@
 Python's decoder accepts ``NaN``, ``Infinity`` and ``-Infinity``, and reads a number too large
 for a double (``1e400``) as infinity, none of which JSON can carry onwards: a provider would
 be sent a body its encoder refuses or rewrites (orjson writes ``null``), and PostgreSQL's JSON
-columns refuse them. They are refused here instead, as a body that is not valid JSON (422),
-on every route that reads one (``JsonRoute``) and on the WebSocket (``loads``).
+columns refuse them. They are refused here instead, as a body that is not valid JSON (422
+``validation_error``; 400 in ``/v1``'s OpenAI shape), on every route that reads one
+(``JsonRoute``), and as an ``invalid_request`` frame on the WebSocket (``loads``).
 """
 
 from __future__ import annotations
