@@ -171,6 +171,11 @@ def _app(upstream: Upstream, workdir: Path, database_url: str | None) -> Any:
     return build_app(Settings(_env_file=None), dict(os.environ))
 
 
+def measured_turns(turns: int, connections: int) -> int:
+    """The turns measured: ``turns`` rounded down to whole rounds of ``connections``."""
+    return turns // connections * connections
+
+
 def drive(
     turns: int, connections: int, postgres: str | None, under_callgrind: bool
 ) -> tuple[float, CollectorClock]:
@@ -182,7 +187,7 @@ def drive(
         upstream = stack.enter_context(fake_upstream(None))
         database_url = stack.enter_context(throwaway_database_if(postgres))
         app = _app(upstream, workdir, database_url)
-        measured = turns // connections * connections
+        measured = measured_turns(turns, connections)
         spent = asyncio.run(_serve(app, turns, connections, under_callgrind, collector))
         return spent / measured * 1e6, collector
 
@@ -210,7 +215,7 @@ def count(turns: int, connections: int, postgres: str | None, repository: Path) 
         summary = next(
             line for line in dumps[0].read_text().splitlines() if line.startswith("summary:")
         )
-    measured = turns // connections * connections
+    measured = measured_turns(turns, connections)
     return int(summary.split()[1]) / measured / 1e6
 
 
@@ -241,10 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         _require_measured(repository)
         if args.cpu:
-            collected_us = collector.seconds / (args.turns // args.connections * args.connections)
-            share = collected_us * 1e6 / cpu_us
+            collected_us = collector.seconds * 1e6 / measured_turns(args.turns, args.connections)
+            share = collected_us / cpu_us
             print(
-                f"{repository}: the collector {collected_us * 1e6:,.0f} us a turn"
+                f"{repository}: the collector {collected_us:,.0f} us a turn"
                 f" ({share:.1%} of the CPU, {collector.passes} passes)"
             )
             print(f"{repository}: {cpu_us:,.0f} us CPU per turn over {args.turns} turns")
