@@ -163,4 +163,9 @@ def _request_id(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A request id of the service's own: 128 random bits in hex (HTTP and WebSocket turns)."""
     return secrets.token_hex(16)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from src.api import json_body
 from src.api.auth import authenticate
 from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body
+from src.api.middleware import new_request_id
 from src.api.presenters import turn_out
 from src.api.routes.orchestrate import checked_command
 from src.api.streaming import open_stream
@@ -128,7 +128,7 @@ async def _turn(
     websocket: WebSocket, services: Services, principal: Principal, frame: dict[str, Any]
 ) -> None:
     """One turn, with its own request id and access line, like an HTTP request."""
-    request_id = secrets.token_hex(16)
+    request_id = new_request_id()
     bound = bind_request(request_id)
     started = time.perf_counter()
     status = "ok"
