@@ -100,7 +100,7 @@ def _messages(session: Session, first: int, last: int, content: str = "") -> lis
 def test_a_kept_window_serves_only_the_range_it_covers() -> None:
     session = a_session()
     cache = WindowCache(1_000_000, keep=4)
-    cache.keep(session.id, _messages(session, 3, 6), after_seq=2, limit=4, newest_seq=6)
+    cache.remember(session.id, _messages(session, 3, 6), after_seq=2, limit=4, newest_seq=6)
 
     def seqs(after: int, limit: int, newest: int) -> list[int] | None:
         found = cache.window(session.id, after, limit, newest)
@@ -173,7 +173,7 @@ def test_a_cache_without_a_budget_keeps_nothing() -> None:
     session = a_session()
     cache = WindowCache(budget_bytes=0, keep=50)
     cache.extend(session.id, _messages(session, 1, 2))
-    cache.keep(session.id, _messages(session, 1, 2), after_seq=0, limit=50, newest_seq=2)
+    cache.remember(session.id, _messages(session, 1, 2), after_seq=0, limit=50, newest_seq=2)
 
     assert cache.window(session.id, 0, 50, 2) is None
     assert cache.size_bytes == 0

@@ -311,7 +311,7 @@ class SqlMessageRepository:
         }
         window = [_message(row) for row in reversed(await self._work.rows(_TAIL, values))]
         if committed:
-            self._windows.keep(session_id, window, after_seq, limit, newest_seq)
+            self._windows.remember(session_id, window, after_seq, limit, newest_seq)
         return window
 
     async def between(self, session_id: str, from_seq: int, to_seq: int) -> Sequence[Message]:

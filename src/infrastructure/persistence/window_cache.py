@@ -97,7 +97,7 @@ class WindowCache:
             self._runs.move_to_end(session_id)
         return found
 
-    def keep(
+    def remember(
         self,
         session_id: str,
         window: Sequence[Message],
