@@ -145,8 +145,12 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
         kind = err.get("type", "")
         field = _field_name(loc)
         if kind == "json_invalid":
+            # The location is ("body", character offset): the field is the body itself.
+            field = "body"
             reason = (err.get("ctx") or {}).get("error")
-            message = "the request body is not valid JSON" + (f" ({reason})" if reason else "")
+            at = f"at character {loc[-1]}" if len(loc) > 1 else ""
+            said = ", ".join(part for part in (reason, at) if part)
+            message = "the request body is not valid JSON" + (f" ({said})" if said else "")
         elif kind == "extra_forbidden":
             message = f"{field} is not a known field"
         else:

@@ -155,7 +155,9 @@ async def test_malformed_json_is_422_not_500(api: Harness) -> None:
     r = await api.client.post(
         "/api/orchestrate", content=b'{"message": ', headers={"content-type": "application/json"}
     )
-    assert "not valid JSON" in assert_envelope(r, 422, "validation_error")["message"]
+    error = assert_envelope(r, 422, "validation_error")
+    assert "not valid JSON" in error["message"]
+    assert error["details"]["errors"][0]["field"] == "body"  # not the character offset
 
 
 @pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e400"])
