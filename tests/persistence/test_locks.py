@@ -87,6 +87,36 @@ async def test_local_locks_forget_sessions_nobody_holds_or_awaits() -> None:
     assert locks._entries == {}  # no entry per session ever seen
 
 
+async def test_a_turn_arriving_as_the_lock_is_handed_on_waits_behind_the_waiter() -> None:
+    """The moment a holder lets go, the lock is free but promised to its first waiter: a
+    turn arriving then queues behind it (and keeps its timeout), never slips in beside it."""
+    locks = LocalSessionLocks()
+    order: list[str] = []
+    release = await locks.acquire("sess_a", 1)
+
+    async def turn(name: str, timeout_s: float) -> None:
+        async with locks.hold("sess_a", timeout_s):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    waiter = asyncio.create_task(turn("waiter", 1))
+    await asyncio.sleep(0)  # the waiter is queued on the lock
+    release()
+    latecomer = asyncio.create_task(turn("latecomer", 1))
+    await asyncio.gather(waiter, latecomer)
+    assert order == ["waiter in", "waiter out", "latecomer in", "latecomer out"]
+
+    release = await locks.acquire("sess_a", 1)
+    waiter = asyncio.create_task(turn("waiter", 1))
+    await asyncio.sleep(0)
+    release()
+    with pytest.raises(SessionBusy):  # still bounded by its timeout while it queues
+        await turn("latecomer", 0.001)
+    await waiter
+    assert locks._entries == {}
+
+
 def test_the_advisory_key_is_the_same_in_every_process() -> None:
     assert advisory_key("sess_0123456789abcdef0123456789abcdef") == -599719727266108442
     assert -(2**63) <= advisory_key("x") < 2**63

@@ -258,8 +258,11 @@ class LocalSessionLocks:
         entry = self._entries.setdefault(session_id, _LocalEntry())
         entry.users += 1
         try:
-            async with asyncio.timeout(timeout_s):
+            if entry.users == 1:  # nobody holds or awaits it: taken at once, no timer needed
                 await entry.lock.acquire()
+            else:
+                async with asyncio.timeout(timeout_s):
+                    await entry.lock.acquire()
         except BaseException as error:
             self._leave(session_id, entry)
             if isinstance(error, TimeoutError):
