@@ -34,6 +34,9 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+#: A turn without ``agent_config``: it overrides nothing (read only, never changed).
+_NO_CONFIG = AgentConfig()
+
 _SSE_DOC = (
     "With `stream: true` the answer is `text/event-stream`: `event: session` "
     '`{"session_id"}`, then `event: delta` `{"text"}` chunks, then `event: done` with the full '
@@ -49,8 +52,9 @@ def turn_command(
 ) -> TurnCommand:
     """The turn a request asks for; ``providers`` (the provider names) read its fallbacks;
     ``preset`` (of ``agent_config.agent``) supplies what ``agent_config`` does not give."""
-    config = body.agent_config or AgentConfig()
-    settings = (preset or AgentSettings()).with_overrides(overrides_of(config))
+    config = body.agent_config or _NO_CONFIG
+    base = preset or AgentSettings()
+    settings = base if config is _NO_CONFIG else base.with_overrides(overrides_of(config))
     parts = parts_to_domain(body.content_parts)
     return TurnCommand(
         message=body.message if body.message is not None else parts_text(parts),
