@@ -14,7 +14,7 @@ authentication, cost a turn about 3 % of its instructions (docs/benchmarks.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -82,6 +82,10 @@ async def turn_context(request: Request, _: _Declared = None) -> TurnContext:
 
 #: The turn routes' one dependency; their routers add no authentication of their own.
 TurnContextDep = Annotated[TurnContext, Depends(turn_context)]
+#: ``openapi_extra`` of the routes whose dependency reads the header itself (Prometheus'
+#: ``/metrics``): the requirement the other routes get from their ``HTTPBearer``
+#: sub-dependency.
+BEARER_SECURITY: dict[str, Any] = {"security": [{_BEARER.scheme_name: []}]}
 
 
 AdminDep = Annotated[Principal, Depends(admin_principal)]

@@ -43,6 +43,22 @@ async def test_every_route_but_health_and_docs_needs_a_credential(secured: Secur
         assert (await anonymous.get(path)).status_code == 200
 
 
+def test_the_description_asks_for_the_bearer_key_wherever_a_route_needs_it(
+    secured: Secured,
+) -> None:
+    """What the docs' "Authorize" button and generated clients go by: every operation that
+    answers 401 without a key lists the bearer scheme, the turn routes included (they read
+    the header in their own dependency and declare the scheme by hand)."""
+    schema = secured.transport.app.openapi()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path in PUBLIC:
+                assert "security" not in operation, path
+            else:
+                assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+
+
 @pytest.mark.parametrize(
     "authorization",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from src.api.auth import TenantFilter, metrics_reader
+from src.api.auth import BEARER_SECURITY, TenantFilter, metrics_reader
 from src.api.dependencies import ServicesDep
 from src.api.presenters import global_metrics_out
 from src.api.routes import error_responses
@@ -28,7 +28,9 @@ async def global_metrics(services: ServicesDep, tenant: TenantFilter) -> GlobalM
     "/metrics",
     response_class=Response,
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}}},
+    openapi_extra=BEARER_SECURITY,
 )
 async def prometheus_metrics(services: ServicesDep) -> Response:
-    """This process's counters and histograms in the Prometheus text format (no query)."""
+    """This process's counters and histograms in the Prometheus text format (no query); the
+    admin key's, unless `METRICS_PUBLIC=true` or the service runs in open mode."""
     return Response(render_prometheus(services.metrics), media_type=PROMETHEUS_CONTENT_TYPE)
