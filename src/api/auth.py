@@ -74,17 +74,20 @@ class TurnContext:
     request_id: str
 
 
-async def turn_context(request: Request, _: _Declared = None) -> TurnContext:
-    """The authenticated caller (as ``current_principal``), the services and the request id."""
+async def turn_context(request: Request) -> TurnContext:
+    """The authenticated caller (as ``current_principal``), the services and the request id.
+
+    It declares no ``HTTPBearer`` sub-dependency (``BEARER_SECURITY`` says the same in the
+    OpenAPI description): FastAPI would solve it on every turn for a header read here anyway."""
     principal = await current_principal(request)
     return TurnContext(await get_services(request), principal, request.state.request_id)
 
 
 #: The turn routes' one dependency; their routers add no authentication of their own.
 TurnContextDep = Annotated[TurnContext, Depends(turn_context)]
-#: ``openapi_extra`` of the routes whose dependency reads the header itself (Prometheus'
-#: ``/metrics``): the requirement the other routes get from their ``HTTPBearer``
-#: sub-dependency.
+#: ``openapi_extra`` of the routes whose dependency reads the header itself (those taking
+#: ``TurnContextDep``, Prometheus' ``/metrics``): the requirement the other routes get from
+#: their ``HTTPBearer`` sub-dependency.
 BEARER_SECURITY: dict[str, Any] = {"security": [{_BEARER.scheme_name: []}]}
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from src.api.auth import TurnContextDep, current_principal
+from src.api.auth import BEARER_SECURITY, TurnContextDep, current_principal
 from src.api.dependencies import Services, ServicesDep
 from src.api.errors import (
     STREAM_FAILURES,
@@ -74,6 +74,7 @@ _SSE_DOC = (
 
 @router.post(
     "/chat/completions",
+    openapi_extra=BEARER_SECURITY,
     response_model=ChatCompletion,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": _SSE_DOC},

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from src.api.auth import TurnContextDep
+from src.api.auth import BEARER_SECURITY, TurnContextDep
 from src.api.dependencies import Services
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
 from src.api.json_body import JsonRoute
@@ -88,6 +88,7 @@ async def checked_command(
 
 @router.post(
     "/orchestrate",
+    openapi_extra=BEARER_SECURITY,
     response_model=OrchestrateResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": _SSE_DOC},
