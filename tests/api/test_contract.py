@@ -292,6 +292,25 @@ async def test_idempotency_key_replays_and_conflicts(api: Harness) -> None:
     assert_envelope(r, 409, "idempotency_conflict")
 
 
+async def test_an_idempotency_key_past_255_characters_is_refused_before_any_call(
+    api: Harness,
+) -> None:
+    sessions = (await api.client.get("/api/sessions")).json()["total"]
+    too_long = {"Idempotency-Key": "k" * 256}
+    r = await api.client.post("/api/orchestrate", json={"message": "once"}, headers=too_long)
+    problem = assert_envelope(r, 422, "validation_error")["details"]["errors"][0]
+    assert problem["field"] == "Idempotency-Key" and problem["type"] == "string_too_long"
+    assert "at most 255 characters" in problem["message"]
+    assert api.provider.requests == []
+    assert (await api.client.get("/api/sessions")).json()["total"] == sessions
+    longest = {"Idempotency-Key": "k" * 255}
+    first = await api.client.post("/api/orchestrate", json={"message": "once"}, headers=longest)
+    again = await api.client.post("/api/orchestrate", json={"message": "once"}, headers=longest)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["session_id"] == again.json()["session_id"]
+    assert len(api.provider.requests) == 1
+
+
 async def test_streaming_answers_server_sent_events(api: Harness) -> None:
     async with api.client.stream(
         "POST", "/api/orchestrate", json={"message": "stream", "stream": True}
