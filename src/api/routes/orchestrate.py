@@ -17,6 +17,7 @@ from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
 from src.domain.agents import AgentSettings
+from src.domain.identity import OPEN_PRINCIPAL, Principal
 from src.domain.llm import ImagePart, TextDelta, ToolCallReady
 from src.domain.targets import parse_target
 from src.domain.turns import SessionOpened, Target, ToolResult, TurnCommand, TurnDone, TurnEvent
@@ -59,9 +60,11 @@ def turn_command(
     idempotency_key: str | None,
     providers: Collection[str] = (),
     preset: AgentSettings | None = None,
+    principal: Principal = OPEN_PRINCIPAL,
 ) -> TurnCommand:
-    """The turn a request asks for; ``providers`` (the provider names) read its fallbacks;
-    ``preset`` (of ``agent_config.agent``) supplies what ``agent_config`` does not give."""
+    """The turn a request asks for, as ``principal``'s (see ``TurnCommand.by``);
+    ``providers`` (the provider names) read its fallbacks; ``preset`` (of
+    ``agent_config.agent``) supplies what ``agent_config`` does not give."""
     config = body.agent_config or _NO_CONFIG
     base = preset or AgentSettings()
     settings = base if config is _NO_CONFIG else base.with_overrides(overrides_of(config))
@@ -80,6 +83,9 @@ def turn_command(
         tools=settings.tools or (),
         tool_choice=tool_choice_to_domain(config.tool_choice),
         response_format=config.response_format.to_domain() if config.response_format else None,
+        owner=principal.tenant,
+        key_id=principal.key_id,
+        limits=principal.limits,
     )
 
 
@@ -103,16 +109,20 @@ def idempotency_key(request: Request) -> str | None:
 
 
 async def checked_command(
-    body: OrchestrateRequest, services: Services, idempotency_key: str | None, tenant: str
+    body: OrchestrateRequest,
+    services: Services,
+    idempotency_key: str | None,
+    principal: Principal,
 ) -> TurnCommand:
-    """The turn of a request, once its message is known to be within ``MAX_MESSAGE_CHARS``
-    and the agent preset it names, if any, is found among ``tenant``'s."""
+    """The turn of a request, as ``principal``'s, once its message is known to be within
+    ``MAX_MESSAGE_CHARS`` and the agent preset it names, if any, is found among the
+    principal's tenant's."""
     limit = services.config.max_message_chars
     if body.message is not None and len(body.message) > limit:
         raise payload_too_large("message", limit, len(body.message))
     agent = body.agent_config.agent if body.agent_config else None
-    preset = await services.agents.settings_of(tenant, agent)
-    return turn_command(body, idempotency_key, services.providers.names, preset)
+    preset = await services.agents.settings_of(principal.tenant, agent)
+    return turn_command(body, idempotency_key, services.providers.names, preset, principal)
 
 
 @router.post(
@@ -127,8 +137,7 @@ async def checked_command(
 async def orchestrate(body: OrchestrateRequest, context: TurnContextDep, request: Request) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
     services, principal, request_id = context.services, context.principal, context.request_id
-    key = idempotency_key(request)
-    command = (await checked_command(body, services, key, principal.tenant)).by(principal)
+    command = await checked_command(body, services, idempotency_key(request), principal)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():

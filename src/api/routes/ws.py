@@ -163,7 +163,7 @@ async def _stream(
     raw: AsyncIterator[TurnEvent] | None = None
     events: AsyncIterator[TurnEvent] | None = None
     try:
-        command = (await checked_command(body, services, None, principal.tenant)).by(principal)
+        command = await checked_command(body, services, None, principal)
         raw = services.manager.stream_turn(command)
         events = await open_stream(services.lifecycle, raw)
         async for event in events:
