@@ -97,7 +97,8 @@ def settle_answer(
     calls = tuple(_owned([*turn.calls, turn_call], cmd))
     session = turn.session
     if session is None:
-        return Settlement(calls=calls, result=_result(turn, answer, turn_call, now, elapsed_s))
+        result_out = _result(None, turn, answer, turn_call, now, elapsed_s)
+        return Settlement(calls=calls, result=result_out)
     session = replace(session, metadata=dict(session.metadata))
     seq = session.message_count
     added = [
@@ -138,8 +139,7 @@ def settle_answer(
     session.message_count += len(added) + 1
     session.updated_at = now
     session.live_tokens = live_tokens_after_turn(turn.context, usage, result.text)
-    turn = replace(turn, session=session)
-    reply_out = _result(turn, answer, turn_call, now, elapsed_s, summary_calls)
+    reply_out = _result(session, turn, answer, turn_call, now, elapsed_s, summary_calls)
     idempotency = None
     if cmd.idempotency_key is not None:
         idempotency = IdempotentReply(
@@ -157,6 +157,7 @@ def settle_answer(
 
 
 def _result(
+    session: Session | None,
     turn: LoadedTurn,
     answer: Answer,
     turn_call: CallRecord,
@@ -164,6 +165,7 @@ def _result(
     elapsed_s: float,
     summary_calls: list[CallRecord] | None = None,
 ) -> TurnResult:
+    """The reply to the caller; ``session`` as the turn leaves it (None: stateless)."""
     summary_calls = summary_calls or []
     summary_cost: Decimal | None = Decimal(0)
     for call in summary_calls:
@@ -174,8 +176,8 @@ def _result(
         response=answer.result.text,
         provider=answer.provider,
         model=answer.model,
-        session_id=turn.session_id,
-        message_count=turn.session.message_count if turn.session else 0,
+        session_id=None if session is None else session.id,
+        message_count=0 if session is None else session.message_count,
         timestamp=now,
         execution_time=elapsed_s,
         usage=answer.result.usage,
