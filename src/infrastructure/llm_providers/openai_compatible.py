@@ -15,9 +15,10 @@ is what ``create`` then calls, with the same path, body and options, so the clie
 connection pool, time-out, disabled retries and error classes are all unchanged. Two of its
 arguments are given in the form the SDK does least work for: the URL absolute, joined to the
 client's base URL once (a relative path is parsed, merged and parsed again on every request),
-and the body as JSON bytes from orjson, which the SDK sends as they are (its own encoder is
-the stdlib's, about twenty times slower on a turn's messages); a body orjson cannot encode
-(an integer beyond 64 bits) is handed over as the dict, for the SDK to encode as before.
+and the body as JSON bytes from orjson, which the SDK sends as they are (``content``; its
+own encoder is the stdlib's, about twenty times slower on a turn's messages); a body orjson
+cannot encode (an integer beyond 64 bits) is handed over as the dict (``body``), for the SDK
+to encode as before.
 The request options name the client's own time-out, retries, headers and query, which the SDK
 would otherwise deep-copy from its defaults. Together about 5 % of a turn's instructions
 (docs/benchmarks.md, round six).
@@ -177,8 +178,9 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
         )
 
     async def _send(self, params: dict[str, Any]) -> Completion:
+        body, content = _encoded(params)
         response = await self._client.post(
-            self._url, body=_json(params), cast_to=object, options=self._options()
+            self._url, body=body, content=content, cast_to=object, options=self._options()
         )
         if not isinstance(response, Mapping):
             raise self.unreadable("a response that is not a JSON object")
@@ -187,10 +189,13 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
     async def _open_stream(
         self, params: dict[str, Any]
     ) -> AbstractAsyncContextManager[AsyncIterator[ChatCompletionChunk]]:
-        body = {**params, "stream": True, "stream_options": {"include_usage": True}}
+        body, content = _encoded(
+            {**params, "stream": True, "stream_options": {"include_usage": True}}
+        )
         return await self._client.post(
             self._url,
-            body=_json(body),
+            body=body,
+            content=content,
             cast_to=ChatCompletion,
             options=self._options(),
             stream=True,
@@ -260,13 +265,14 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
         return UpstreamStatus(error.status_code, message, error.response.headers)
 
 
-def _json(body: dict[str, Any]) -> bytes | dict[str, Any]:
-    """The request body as the JSON the SDK would send, or as it is where orjson cannot
-    encode it (an integer beyond 64 bits), for the SDK's own encoder."""
+def _encoded(body: dict[str, Any]) -> tuple[dict[str, Any] | None, bytes | None]:
+    """``post``'s ``body`` and ``content``: the JSON the SDK would send, as bytes, or the
+    body as it is where orjson cannot encode it (an integer beyond 64 bits), for the SDK's
+    own encoder."""
     try:
-        return orjson.dumps(body)
+        return None, orjson.dumps(body)
     except orjson.JSONEncodeError:
-        return body
+        return body, None
 
 
 def message_content(message: llm.ChatMessage) -> str | list[dict[str, Any]]:
