@@ -309,6 +309,14 @@ async def test_an_idempotency_key_past_255_characters_is_refused_before_any_call
     assert first.status_code == again.status_code == 200
     assert first.json()["session_id"] == again.json()["session_id"]
     assert len(api.provider.requests) == 1
+    spec = (await api.client.get("/openapi.json")).json()
+    (header,) = spec["paths"]["/api/orchestrate"]["post"]["parameters"]
+    assert (header["name"], header["in"], header["required"]) == (
+        "Idempotency-Key",
+        "header",
+        False,
+    )
+    assert {"type": "string", "maxLength": 255} in header["schema"]["anyOf"]
 
 
 async def test_streaming_answers_server_sent_events(api: Harness) -> None:
