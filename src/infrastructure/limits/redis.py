@@ -46,9 +46,13 @@ _WARN_EVERY_S = 30.0
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, *, prefix: str = "orchestrator:") -> None:
+    """``timeout_s`` bounds each call to Redis, past which the turn is admitted (fail open)."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "orchestrator:", timeout_s: float = _TIMEOUT_S
+    ) -> None:
         self._redis = Redis.from_url(
-            url, socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._script = self._redis.register_script(_TAKE)
         self._prefix = prefix + "limit:"
