@@ -30,7 +30,7 @@ router = APIRouter(tags=["orchestrate"], route_class=JsonRoute)
 IDEMPOTENCY_KEY = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
 _IDEMPOTENCY_DOC = "A retried request with the same key returns the first response."
-#: The header as FastAPI describes a ``Header(max_length=255)`` parameter. ``idempotency_key``
+#: The header as FastAPI describes a ``Header(max_length=255)`` parameter. ``idempotency_key_of``
 #: reads it instead, which spares FastAPI solving a parameter on every turn
 #: (docs/benchmarks.md, round seven).
 _IDEMPOTENCY_PARAMETER = {
@@ -89,7 +89,7 @@ def turn_command(
     )
 
 
-def idempotency_key(request: Request) -> str | None:
+def idempotency_key_of(request: Request) -> str | None:
     """The request's ``Idempotency-Key``; one longer than 255 characters is refused as
     FastAPI refuses a header parameter (422 ``validation_error`` naming the header)."""
     key = request.headers.get(IDEMPOTENCY_KEY)
@@ -137,7 +137,7 @@ async def checked_command(
 async def orchestrate(body: OrchestrateRequest, context: TurnContextDep, request: Request) -> Any:
     """Runs one turn: loads the session's memory, calls the provider, stores the exchange."""
     services, principal, request_id = context.services, context.principal, context.request_id
-    command = await checked_command(body, services, idempotency_key(request), principal)
+    command = await checked_command(body, services, idempotency_key_of(request), principal)
     if body.stream:
         return await _streamed(command, services, request_id)
     with services.lifecycle.turn():
