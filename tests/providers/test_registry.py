@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from src.domain.errors import InvalidInput, ProviderNotConfigured
+from src.domain.errors import InvalidInput, ProviderNotConfigured, ProviderTimeout
 from src.domain.llm import ChatMessage, ChatRequest
 from src.domain.pricing import ModelPrice
-from src.infrastructure.llm_providers.base import ProviderConfig
+from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.registry import (
     PROVIDER_ADAPTERS,
+    LazyProvider,
     ProviderEntry,
     ProviderRegistry,
     ProviderStatus,
     build_provider_registry,
     provider_variables,
 )
+from src.infrastructure.llm_providers.resilience import ResilientProvider
 from tests.fakes import openai_wire as wire
 from tests.fakes.domain import FixedPrices
 from tests.fakes.upstream import FakeUpstream
+from tests.providers.registered import entry as registered_entry
 from tests.providers.registered import spec_of
 
 REQUEST = ChatRequest(model="m", messages=(ChatMessage("user", "hello"),))
@@ -237,6 +244,97 @@ def test_an_sdk_is_imported_only_when_its_provider_is_first_called() -> None:
     ]
     assert seen["listed"]["openai"][2] is True
     assert "ANTHROPIC_API_KEY" in seen["not_configured"]
+
+
+class _GatedEntry:
+    """DeepSeek's entry, whose import waits for ``gate`` (a slow SDK import) and fails while
+    ``failures`` is left; ``loads`` counts the imports begun."""
+
+    def __init__(self, gate: threading.Event, failures: int = 0) -> None:
+        self.entry = registered_entry("deepseek")
+        self.gate = gate
+        self.failures = failures
+        self.loads = 0
+
+    def load(self) -> type[ProviderAdapter[Any, Any]]:
+        self.loads += 1
+        self.gate.wait(10)
+        if self.failures:
+            self.failures -= 1
+            raise ImportError("the SDK is not installed")
+        return self.entry.load()
+
+
+def _lazy(entry: _GatedEntry, fake: FakeUpstream, deadline_s: float = 10.0) -> LazyProvider:
+    config = ProviderConfig(api_key="k", base_url=fake.url)
+    resilient = partial(ResilientProvider, max_retries=0, deadline_s=deadline_s)
+    return LazyProvider(cast(ProviderEntry, entry), entry.entry.SPEC, config, resilient)
+
+
+async def test_a_first_call_s_deadline_does_not_count_the_sdk_import(fake: FakeUpstream) -> None:
+    """The deadline is the provider's: an import slower than it is not a provider time-out."""
+    gate = threading.Event()
+    provider = _lazy(_GatedEntry(gate), fake, deadline_s=0.2)
+    asyncio.get_running_loop().call_later(0.5, gate.set)
+    try:
+        result = await provider.complete(REQUEST)
+    finally:
+        await provider.aclose()
+
+    assert result.text == "echo: hello"
+    assert provider.is_healthy
+
+
+async def test_the_deadline_still_bounds_the_provider_itself(fake: FakeUpstream) -> None:
+    gate = threading.Event()
+    gate.set()
+    provider = _lazy(_GatedEntry(gate), fake, deadline_s=0.2)
+    fake.enqueue(wire.hang_reply(1.0))
+    try:
+        with pytest.raises(ProviderTimeout):
+            await provider.complete(REQUEST)
+    finally:
+        await provider.aclose()
+
+
+async def test_a_caller_that_gives_up_during_the_import_does_not_undo_it(
+    fake: FakeUpstream,
+) -> None:
+    gate = threading.Event()
+    entry = _GatedEntry(gate)
+    provider = _lazy(entry, fake)
+    first = asyncio.create_task(provider.complete(REQUEST))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(provider.complete(REQUEST))
+    gate.set()
+    try:
+        result = await second
+    finally:
+        await provider.aclose()
+
+    assert result.text == "echo: hello"
+    assert entry.loads == 1
+    assert len(fake.received) == 1  # the cancelled call never reached the provider
+
+
+async def test_a_failed_import_is_tried_again_by_the_next_call(fake: FakeUpstream) -> None:
+    gate = threading.Event()
+    gate.set()
+    entry = _GatedEntry(gate, failures=1)
+    provider = _lazy(entry, fake)
+    try:
+        with pytest.raises(ImportError):
+            await provider.complete(REQUEST)
+        result = await provider.complete(REQUEST)
+    finally:
+        await provider.aclose()
+
+    assert result.text == "echo: hello"
+    assert entry.loads == 2
+    assert len(fake.received) == 1
 
 
 @pytest.mark.parametrize("entry", PROVIDER_ADAPTERS, ids=lambda e: e.SPEC.name)

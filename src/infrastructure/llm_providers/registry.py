@@ -5,7 +5,7 @@ read from it, says what a provider is without importing its SDK: its
 ``ProviderSpec`` (name, models, default model, key variable and aliases), its base URL
 variable, and where its adapter class lives (``"module:Class"``). The SDKs are heavy (anthropic
 alone takes 1.6 s and tens of MB to import), so an adapter module, and with it its SDK, is
-imported only when that provider is first called (``LazyAdapter``): a service configured
+imported only when that provider is first called (``LazyProvider``): a service configured
 for all eight is ready as fast, and stays as small, as one configured for the one it uses;
 ``describe``, ``get`` and ``resolve`` answer from the entries alone. The adapter is handed
 its spec, with the default model already resolved, when it is built, so the entry is the only
@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import tomllib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from typing import Any, Final
 
@@ -75,34 +76,60 @@ class ProviderEntry:
 _PACKAGE = "src.infrastructure.llm_providers"
 
 
-class LazyAdapter:
+class LazyProvider:
     """A configured provider whose adapter (and SDK) is imported and built at its first call.
 
     The import runs in a worker thread, once, so the event loop goes on serving other turns
     meanwhile (an SDK takes up to a second or two to import); later calls go straight to the
-    adapter. What the import made is then frozen out of the garbage collector's generations
-    (``collector``), as what start-up made is.
+    built provider. What the import made is then frozen out of the garbage collector's
+    generations (``collector``), as what start-up made is.
+
+    The import is the gateway's own work, not the provider's, so it comes before what
+    ``resilient`` wraps the adapter in: the call's deadline and its circuit breaker measure
+    the provider alone (a first call with a deadline shorter than the import used to fail as
+    a provider time-out, counted against the provider, the provider never asked). And it runs
+    in a task of its own: a caller that gives up meanwhile (its client gone) does not undo it.
+    A load that fails is tried again by the next call.
     """
 
-    def __init__(self, entry: ProviderEntry, spec: ProviderSpec, config: ProviderConfig) -> None:
+    def __init__(
+        self,
+        entry: ProviderEntry,
+        spec: ProviderSpec,
+        config: ProviderConfig,
+        resilient: Callable[[LLMProvider], ResilientProvider],
+    ) -> None:
         self._entry = entry
         self._spec = spec
         self._config = config
-        self._adapter: LLMProvider | None = None
-        self._loading = asyncio.Lock()
+        self._resilient = resilient
+        self._provider: ResilientProvider | None = None
+        self._loading: asyncio.Task[ResilientProvider] | None = None
 
     @property
     def spec(self) -> ProviderSpec:
         return self._spec
 
-    async def _built(self) -> LLMProvider:
-        if self._adapter is None:
-            async with self._loading:
-                if self._adapter is None:
-                    adapter_class = await asyncio.to_thread(self._entry.load)
-                    self._adapter = adapter_class(self._spec, self._config)
-                    collector.freeze_imports()  # the SDK lives as long as the process
-        return self._adapter
+    @property
+    def is_healthy(self) -> bool:
+        """Healthy until its breaker, built at the first call, says otherwise."""
+        return self._provider is None or self._provider.is_healthy
+
+    async def _built(self) -> ResilientProvider:
+        if self._provider is not None:
+            return self._provider
+        if self._loading is None:
+            self._loading = asyncio.create_task(self._load())
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> ResilientProvider:
+        try:
+            adapter_class = await asyncio.to_thread(self._entry.load)
+            self._provider = self._resilient(adapter_class(self._spec, self._config))
+        finally:
+            self._loading = None
+        collector.freeze_imports()  # the SDK lives as long as the process
+        return self._provider
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         return await (await self._built()).complete(request)
@@ -116,8 +143,8 @@ class LazyAdapter:
             await close_stream(events)
 
     async def aclose(self) -> None:
-        if self._adapter is not None:
-            await self._adapter.aclose()
+        if self._provider is not None:
+            await self._provider.aclose()
 
 
 def _entries(table: Mapping[str, Mapping[str, Any]]) -> tuple[ProviderEntry, ...]:
@@ -168,7 +195,7 @@ class RegisteredProvider:
 
     spec: ProviderSpec
     required_variable: str
-    provider: ResilientProvider | None = None
+    provider: LazyProvider | None = None
 
 
 class ProviderRegistry:
@@ -293,14 +320,15 @@ def build_provider_registry(
             config = ProviderConfig(
                 api_key=key, base_url=base_url, timeout_s=timeout_s, masked_secrets=secrets
             )
-            provider = ResilientProvider(
-                LazyAdapter(entry, spec, config),
+            resilient = partial(
+                ResilientProvider,
                 max_retries=max_retries,
                 retry_after_cap_s=retry_after_cap_s,
                 base_delay_s=retry_base_delay_s,
                 breaker=CircuitBreaker(breaker_threshold, breaker_cooldown_s),
                 deadline_s=timeout_s,
             )
+            provider = LazyProvider(entry, spec, config, resilient)
         entries.append(RegisteredProvider(spec, required or "its API key", provider))
     return ProviderRegistry(entries, default_provider=default_provider, prices=prices)
 
