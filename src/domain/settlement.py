@@ -97,8 +97,7 @@ def settle_answer(
     calls = tuple(_owned([*turn.calls, turn_call], cmd))
     session = turn.session
     if session is None:
-        result_out = _result(None, turn, answer, turn_call, now, elapsed_s)
-        return Settlement(calls=calls, result=result_out)
+        return Settlement(calls=calls, result=_result(None, answer, turn_call, now, elapsed_s))
     session = replace(session, metadata=dict(session.metadata))
     seq = session.message_count
     added = [
@@ -139,7 +138,8 @@ def settle_answer(
     session.message_count += len(added) + 1
     session.updated_at = now
     session.live_tokens = live_tokens_after_turn(turn.context, usage, result.text)
-    reply_out = _result(session, turn, answer, turn_call, now, elapsed_s, summary_calls)
+    summarized = turn.new_summary is not None
+    reply_out = _result(session, answer, turn_call, now, elapsed_s, summary_calls, summarized)
     idempotency = None
     if cmd.idempotency_key is not None:
         idempotency = IdempotentReply(
@@ -158,14 +158,15 @@ def settle_answer(
 
 def _result(
     session: Session | None,
-    turn: LoadedTurn,
     answer: Answer,
     turn_call: CallRecord,
     now: datetime,
     elapsed_s: float,
     summary_calls: list[CallRecord] | None = None,
+    summarized: bool = False,
 ) -> TurnResult:
-    """The reply to the caller; ``session`` as the turn leaves it (None: stateless)."""
+    """The reply to the caller; ``session`` as the turn leaves it (None: stateless, which
+    never folds a summary)."""
     summary_calls = summary_calls or []
     summary_cost: Decimal | None = Decimal(0)
     for call in summary_calls:
@@ -182,7 +183,7 @@ def _result(
         execution_time=elapsed_s,
         usage=answer.result.usage,
         cost=turn_call.cost,
-        was_summarized=turn.new_summary is not None,
+        was_summarized=summarized,
         summary_tokens=sum(c.usage.total_tokens for c in summary_calls),
         summary_cost=summary_cost,
         fallback_from=answer.fallback_from,
