@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -14,8 +15,13 @@ from typing import Any, cast
 
 import pytest
 
-from src.domain.errors import InvalidInput, ProviderNotConfigured, ProviderTimeout
-from src.domain.llm import ChatMessage, ChatRequest
+from src.domain.errors import (
+    InvalidInput,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from src.domain.llm import ChatMessage, ChatRequest, ChatResult, LLMProvider, StreamEvent
 from src.domain.pricing import ModelPrice
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.registry import (
@@ -194,7 +200,7 @@ def test_provider_variables_lists_everything_read() -> None:
 _ONLY_OPENAI = """
 import asyncio, gc, json, sys
 from src.domain.errors import ProviderError, ProviderNotConfigured
-from src.domain.llm import ChatMessage, ChatRequest
+from src.domain.llm import ChatMessage, ChatRequest, ChatResult, LLMProvider, StreamEvent
 from src.infrastructure.llm_providers.registry import build_provider_registry
 
 env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "GEMINI_API_KEY": "k"}
@@ -335,6 +341,55 @@ async def test_a_failed_import_is_tried_again_by_the_next_call(fake: FakeUpstrea
     assert result.text == "echo: hello"
     assert entry.loads == 2
     assert len(fake.received) == 1
+
+
+class _ClosedSpy:
+    """An adapter that notes whether it was closed."""
+
+    def __init__(self, inner: LLMProvider) -> None:
+        self.inner = inner
+        self.closed = False
+
+    @property
+    def spec(self) -> Any:
+        return self.inner.spec
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        return await self.inner.complete(request)
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return self.inner.stream(request)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self.inner.aclose()
+
+
+async def test_closing_during_a_first_call_s_import_closes_what_it_builds(
+    fake: FakeUpstream,
+) -> None:
+    """Shutdown does not wait for the import; the client built after it is closed, not left
+    open, and the call that waited for it is refused unsent."""
+    gate = threading.Event()
+    entry = _GatedEntry(gate)
+    built: list[_ClosedSpy] = []
+
+    def resilient(adapter: LLMProvider) -> ResilientProvider:
+        built.append(_ClosedSpy(adapter))
+        return ResilientProvider(built[-1], max_retries=0, deadline_s=10.0)
+
+    config = ProviderConfig(api_key="k", base_url=fake.url)
+    provider = LazyProvider(cast(ProviderEntry, entry), entry.entry.SPEC, config, resilient)
+    call = asyncio.create_task(provider.complete(REQUEST))
+    await asyncio.sleep(0.05)
+    await provider.aclose()  # returns while the import still waits for its gate
+    assert not built
+    gate.set()
+
+    with pytest.raises(ProviderUnavailable, match="shutting down"):
+        await call
+    assert [spy.closed for spy in built] == [True]
+    assert fake.received == []
 
 
 @pytest.mark.parametrize("entry", PROVIDER_ADAPTERS, ids=lambda e: e.SPEC.name)

@@ -31,7 +31,7 @@ from functools import partial
 from importlib import resources
 from typing import Any, Final
 
-from src.domain.errors import InvalidInput, ProviderNotConfigured
+from src.domain.errors import InvalidInput, ProviderNotConfigured, ProviderUnavailable
 from src.domain.llm import (
     ChatRequest,
     ChatResult,
@@ -89,7 +89,10 @@ class LazyProvider:
     the provider alone (a first call with a deadline shorter than the import used to fail as
     a provider time-out, counted against the provider, the provider never asked). And it runs
     in a task of its own: a caller that gives up meanwhile (its client gone) does not undo it.
-    A load that fails is tried again by the next call.
+    A load that fails is tried again by the next call. Closing does not wait for a load
+    under way (an import can take a second, which shutdown would spend waiting): the client
+    that load builds is closed as soon as it is built, and the calls that waited for it are
+    refused as the provider's being unavailable, never sent.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class LazyProvider:
         self._resilient = resilient
         self._provider: ResilientProvider | None = None
         self._loading: asyncio.Task[ResilientProvider] | None = None
+        self._closed = False
 
     @property
     def spec(self) -> ProviderSpec:
@@ -125,11 +129,15 @@ class LazyProvider:
     async def _load(self) -> ResilientProvider:
         try:
             adapter_class = await asyncio.to_thread(self._entry.load)
-            self._provider = self._resilient(adapter_class(self._spec, self._config))
+            provider = self._resilient(adapter_class(self._spec, self._config))
         finally:
             self._loading = None
         collector.freeze_imports()  # the SDK lives as long as the process
-        return self._provider
+        if self._closed:
+            await provider.aclose()
+            raise ProviderUnavailable(self._spec.name, "the gateway is shutting down")
+        self._provider = provider
+        return provider
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         return await (await self._built()).complete(request)
@@ -143,6 +151,7 @@ class LazyProvider:
             await close_stream(events)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._provider is not None:
             await self._provider.aclose()
 
