@@ -75,7 +75,7 @@ def settle_failure(cmd: TurnCommand, turn: LoadedTurn) -> Settlement:
 
 def _owned(calls: Sequence[CallRecord], cmd: TurnCommand) -> list[CallRecord]:
     """The calls, marked with the tenant and key that made them."""
-    return [replace(call, tenant=cmd.owner, key_id=cmd.key_id) for call in calls]
+    return [replace(call, tenant=cmd.owner, key_id=cmd.principal.key_id) for call in calls]
 
 
 def settle_answer(

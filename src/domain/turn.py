@@ -86,7 +86,7 @@ class TurnPipeline:
             return
         routes = self._admit(cmd)
         if self._admission is not None:  # last, so a turn refused above takes no turn slot
-            await self._admission.admit(cmd.key_id, cmd.limits)
+            await self._admission.admit(cmd.principal.key_id, cmd.principal.limits)
         async with self._hold(cmd):
             if (replay := await self._store.replay(cmd)) is not None:
                 for event in _replayed(replay):
@@ -195,7 +195,9 @@ class TurnPipeline:
         """Persists a settlement, then charges its calls to the key's token window."""
         result = await self._store.persist(cmd, settlement)
         if self._admission is not None:
-            await self._admission.charge(cmd.key_id, cmd.limits, settlement.calls)
+            await self._admission.charge(
+                cmd.principal.key_id, cmd.principal.limits, settlement.calls
+            )
         return result
 
     async def _settle(

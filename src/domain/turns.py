@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from src.domain.entities import DEFAULT_OWNER, Message
-from src.domain.identity import UNLIMITED, Limits, Principal
+from src.domain.entities import Message
+from src.domain.identity import OPEN_PRINCIPAL, Principal
 from src.domain.llm import (
     ChatMessage,
     ContentPart,
@@ -51,7 +51,8 @@ class TurnCommand:
     last reply. ``parts`` is the new message as text and image parts, when it has images.
     ``tools``, ``tool_choice``, ``response_format`` and ``options`` (further parameters under
     their OpenAI names) go to the provider as they are, or the turn is refused before any
-    call when the provider cannot honour them.
+    call when the provider cannot honour them. ``principal`` is the caller: its tenant owns
+    the session, its key's limits admit and are charged for the turn.
     """
 
     message: str
@@ -61,7 +62,6 @@ class TurnCommand:
     max_tokens: int | None = None
     system_prompt: str | None = None
     fallbacks: tuple[Target, ...] = ()
-    owner: str = DEFAULT_OWNER
     idempotency_key: str | None = None
     transcript: tuple[ChatMessage, ...] | None = None
     tool_results: tuple[ToolResult, ...] = ()
@@ -70,20 +70,22 @@ class TurnCommand:
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     options: tuple[tuple[str, Any], ...] = ()
-    key_id: str | None = None
-    limits: Limits = UNLIMITED
+    principal: Principal = OPEN_PRINCIPAL
 
-    def by(self, principal: Principal) -> TurnCommand:
-        """This turn as the principal's: its tenant owns the session, its key is limited."""
-        return replace(
-            self, owner=principal.tenant, key_id=principal.key_id, limits=principal.limits
-        )
+    @property
+    def owner(self) -> str:
+        """The tenant whose session this turn reads and writes: the principal's."""
+        return self.principal.tenant
 
     def fingerprint(self) -> str:
-        """A digest of everything that shapes the reply, to tell a retry from a new request."""
+        """A digest of everything that shapes the reply, to tell a retry from a new request.
+
+        Of the principal, only the owner shapes it (not the key or its limits), spelt as
+        before the principal was a field, so that a key stored by an earlier version still
+        tells its retries apart."""
         fields = asdict(self)
-        for not_shaping in ("idempotency_key", "key_id", "limits"):
-            fields.pop(not_shaping)
+        del fields["idempotency_key"], fields["principal"]
+        fields["owner"] = self.owner
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

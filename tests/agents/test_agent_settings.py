@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
 
 import pytest
 
 from src.api.routes.orchestrate import turn_command
 from src.domain.agents import AgentSettings
-from src.domain.identity import Limits, Principal
 from src.domain.llm import ToolDefinition
 from src.domain.turns import Target
 from src.models.orchestrate import OrchestrateRequest
@@ -87,17 +85,3 @@ def test_the_preset_is_part_of_the_idempotency_fingerprint() -> None:
     with_tools = turn_command(body, "k", (), PRESET)
     without = turn_command(body, "k", (), replace(PRESET, tools=()))
     assert with_tools.fingerprint() != without.fingerprint()
-
-
-def test_a_command_for_a_principal_is_the_one_its_by_makes() -> None:
-    """``turn_command`` stamps the principal while it builds (a copy costs a turn 1 %); the
-    tenant that owns the session, the key and its limits must be what ``TurnCommand.by``
-    gives, whatever either learns to carry."""
-    body = OrchestrateRequest.model_validate({"message": "hi", "agent_config": {"agent": "x"}})
-    limits = Limits(rate_limit_rpm=7, token_limit_tpm=900, budget_usd=Decimal("2.5"))
-    principal = Principal("team-a", key_id="key-9", limits=limits)
-
-    stamped = turn_command(body, "k", ["openai"], PRESET, principal)
-
-    assert stamped == turn_command(body, "k", ["openai"], PRESET).by(principal)
-    assert (stamped.owner, stamped.key_id, stamped.limits) == ("team-a", "key-9", limits)

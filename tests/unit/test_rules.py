@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from src.domain.entities import Message
+from src.domain.identity import Limits, Principal
 from src.domain.llm import ChatMessage, ChatRequest, TokenUsage
 from src.domain.memory import (
     MemoryPolicy,
@@ -17,7 +18,7 @@ from src.domain.memory import (
 )
 from src.domain.pricing import ModelPrice, cost_of
 from src.domain.tokens import estimate_tokens
-from src.domain.turns import TurnCommand
+from src.domain.turns import Target, ToolResult, TurnCommand
 
 
 def _msg(seq: int, content: str = "x") -> Message:
@@ -105,3 +106,35 @@ def test_fingerprint_ignores_the_key_but_not_the_message() -> None:
     a = TurnCommand(message="x", idempotency_key="1")
     assert a.fingerprint() == TurnCommand(message="x", idempotency_key="2").fingerprint()
     assert a.fingerprint() != TurnCommand(message="y", idempotency_key="1").fingerprint()
+
+
+def test_fingerprint_is_the_tenant_s_not_the_key_s() -> None:
+    """Another key of the same tenant retrying the turn is the same request; the same key
+    under another tenant would be another tenant's idempotency key altogether."""
+    limited = Principal("acme", key_id="key-1", limits=Limits(rate_limit_rpm=5))
+    a = TurnCommand(message="x", principal=limited)
+    assert a.fingerprint() == TurnCommand(message="x", principal=Principal("acme")).fingerprint()
+    assert a.fingerprint() != TurnCommand(message="x", principal=Principal("globex")).fingerprint()
+
+
+def test_fingerprint_is_the_one_earlier_versions_stored() -> None:
+    """Idempotency keys outlive an upgrade: a retry sent across one must still match the
+    fingerprint stored before it (this digest was computed by the previous release)."""
+    principal = Principal(
+        "acme", key_id="key-1", limits=Limits(rate_limit_rpm=5, budget_usd=Decimal("2.5"))
+    )
+    command = TurnCommand(
+        message="hello",
+        session_id="sess-1",
+        target=Target("openai", "gpt-4o-mini"),
+        temperature=0.2,
+        max_tokens=64,
+        system_prompt="be brief",
+        fallbacks=(Target("anthropic", None),),
+        idempotency_key="idem-1",
+        tool_results=(ToolResult("call-1", "42"),),
+        options=(("seed", 7),),
+        principal=principal,
+    )
+    expected = "c223d651f51d1ac41dfd5392f288e513a5763be0d1ef3c8a5bb100f39f73f925"
+    assert command.fingerprint() == expected

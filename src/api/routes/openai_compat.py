@@ -105,7 +105,8 @@ async def chat_completions(
         tool_choice=tool_choice_to_domain(body.tool_choice),
         response_format=body.response_format.to_domain() if body.response_format else None,
         options=body.options(),
-    ).by(principal)
+        principal=principal,
+    )
     if session_id is not None:
         command = _session_turn(body, session_id, asked)
     else:

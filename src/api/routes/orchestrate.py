@@ -66,7 +66,7 @@ def turn_command(
     preset: AgentSettings | None = None,
     principal: Principal = OPEN_PRINCIPAL,
 ) -> TurnCommand:
-    """The turn a request asks for, as ``principal``'s (see ``TurnCommand.by``);
+    """The turn a request asks for, as ``principal``'s;
     ``providers`` (the provider names) read its fallbacks; ``preset`` (of
     ``agent_config.agent``) supplies what ``agent_config`` does not give."""
     config = body.agent_config or _NO_CONFIG
@@ -87,9 +87,7 @@ def turn_command(
         tools=settings.tools or (),
         tool_choice=tool_choice_to_domain(config.tool_choice),
         response_format=config.response_format.to_domain() if config.response_format else None,
-        owner=principal.tenant,
-        key_id=principal.key_id,
-        limits=principal.limits,
+        principal=principal,
     )
 
 
