@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +20,14 @@ from src.domain.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from src.domain.llm import ChatMessage, ChatRequest, ChatResult, LLMProvider, StreamEvent
+from src.domain.llm import (
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    LLMProvider,
+    ProviderSpec,
+    StreamEvent,
+)
 from src.domain.pricing import ModelPrice
 from src.infrastructure.llm_providers.base import ProviderAdapter, ProviderConfig
 from src.infrastructure.llm_providers.registry import (
@@ -200,7 +206,7 @@ def test_provider_variables_lists_everything_read() -> None:
 _ONLY_OPENAI = """
 import asyncio, gc, json, sys
 from src.domain.errors import ProviderError, ProviderNotConfigured
-from src.domain.llm import ChatMessage, ChatRequest, ChatResult, LLMProvider, StreamEvent
+from src.domain.llm import ChatMessage, ChatRequest
 from src.infrastructure.llm_providers.registry import build_provider_registry
 
 env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "GEMINI_API_KEY": "k"}
@@ -271,9 +277,44 @@ class _GatedEntry:
         return self.entry.load()
 
 
-def _lazy(entry: _GatedEntry, fake: FakeUpstream, deadline_s: float = 10.0) -> LazyProvider:
+class _ClosedSpy:
+    """An adapter that notes whether it was closed."""
+
+    def __init__(self, inner: LLMProvider) -> None:
+        self.inner = inner
+        self.closed = False
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self.inner.spec
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        return await self.inner.complete(request)
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return self.inner.stream(request)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self.inner.aclose()
+
+
+def _lazy(
+    entry: _GatedEntry,
+    fake: FakeUpstream,
+    deadline_s: float = 10.0,
+    built: list[_ClosedSpy] | None = None,
+) -> LazyProvider:
+    """``entry``'s provider as the registry builds it; with ``built``, each adapter it builds
+    is watched there for being closed."""
     config = ProviderConfig(api_key="k", base_url=fake.url)
-    resilient = partial(ResilientProvider, max_retries=0, deadline_s=deadline_s)
+
+    def resilient(adapter: LLMProvider) -> ResilientProvider:
+        if built is not None:
+            built.append(_ClosedSpy(adapter))
+            adapter = built[-1]
+        return ResilientProvider(adapter, max_retries=0, deadline_s=deadline_s)
+
     return LazyProvider(cast(ProviderEntry, entry), entry.entry.SPEC, config, resilient)
 
 
@@ -343,43 +384,14 @@ async def test_a_failed_import_is_tried_again_by_the_next_call(fake: FakeUpstrea
     assert len(fake.received) == 1
 
 
-class _ClosedSpy:
-    """An adapter that notes whether it was closed."""
-
-    def __init__(self, inner: LLMProvider) -> None:
-        self.inner = inner
-        self.closed = False
-
-    @property
-    def spec(self) -> Any:
-        return self.inner.spec
-
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        return await self.inner.complete(request)
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        return self.inner.stream(request)
-
-    async def aclose(self) -> None:
-        self.closed = True
-        await self.inner.aclose()
-
-
 async def test_closing_during_a_first_call_s_import_closes_what_it_builds(
     fake: FakeUpstream,
 ) -> None:
     """Shutdown does not wait for the import; the client built after it is closed, not left
     open, and the call that waited for it is refused unsent."""
     gate = threading.Event()
-    entry = _GatedEntry(gate)
     built: list[_ClosedSpy] = []
-
-    def resilient(adapter: LLMProvider) -> ResilientProvider:
-        built.append(_ClosedSpy(adapter))
-        return ResilientProvider(built[-1], max_retries=0, deadline_s=10.0)
-
-    config = ProviderConfig(api_key="k", base_url=fake.url)
-    provider = LazyProvider(cast(ProviderEntry, entry), entry.entry.SPEC, config, resilient)
+    provider = _lazy(_GatedEntry(gate), fake, built=built)
     call = asyncio.create_task(provider.complete(REQUEST))
     await asyncio.sleep(0.05)
     await provider.aclose()  # returns while the import still waits for its gate

@@ -66,9 +66,9 @@ def turn_command(
     preset: AgentSettings | None = None,
     principal: Principal = OPEN_PRINCIPAL,
 ) -> TurnCommand:
-    """The turn a request asks for, as ``principal``'s;
-    ``providers`` (the provider names) read its fallbacks; ``preset`` (of
-    ``agent_config.agent``) supplies what ``agent_config`` does not give."""
+    """The turn a request asks for, as ``principal``'s; ``providers`` (the provider names)
+    read its fallbacks; ``preset`` (of ``agent_config.agent``) supplies what
+    ``agent_config`` does not give."""
     config = body.agent_config or _NO_CONFIG
     base = preset or AgentSettings()
     settings = base if config is _NO_CONFIG else base.with_overrides(overrides_of(config))
