@@ -51,7 +51,9 @@ def loads(document: str | bytes) -> Any:
         raise json.JSONDecodeError(message, document, document.find(number)) from None
 
 
-class _JsonRequest(Request):
+class JsonRequest(Request):
+    """A request whose ``json()`` is :func:`loads`."""
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = loads(await self.body())
@@ -66,6 +68,6 @@ class JsonRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def decoded_strictly(request: Request) -> Response:
-            return await handler(_JsonRequest(request.scope, request.receive))
+            return await handler(JsonRequest(request.scope, request.receive))
 
         return decoded_strictly

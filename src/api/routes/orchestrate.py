@@ -12,8 +12,8 @@ from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from src.api.auth import BEARER_SECURITY, TurnContextDep
 from src.api.dependencies import Services
+from src.api.direct_route import DirectRoute
 from src.api.errors import STREAM_FAILURES, error_body, payload_too_large
-from src.api.json_body import JsonRoute
 from src.api.presenters import turn_out
 from src.api.routes import error_responses
 from src.api.streaming import open_stream, sse_response
@@ -26,7 +26,7 @@ from src.models.agents import overrides_of
 from src.models.orchestrate import AgentConfig, OrchestrateRequest, OrchestrateResponse
 from src.models.tools import parts_text, parts_to_domain, tool_choice_to_domain
 
-router = APIRouter(tags=["orchestrate"], route_class=JsonRoute)
+router = APIRouter(tags=["orchestrate"], route_class=DirectRoute)
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 #: The header's value, validated (and its errors worded) by pydantic, as FastAPI's
