@@ -31,18 +31,20 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, routing
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import HTTPException, ResponseValidationError
 from fastapi.params import Form
 from fastapi.routing import APIRoute
 
+from src.api.json_body import JsonRequest, JsonRoute, loads
+
 # How FastAPI hands a route the settings of the router it is included in (its dependencies,
 # the app as the provider of overrides) while building its handler: APIRoute reads it there.
-from fastapi.routing import _effective_route_context_var as _including
-
-from src.api.json_body import JsonRequest, JsonRoute, loads
+# It is FastAPI's own, not its API: a release without it gets FastAPI's handler throughout,
+# as a route whose including routers are unknown could skip their dependencies.
+_including: Any = getattr(routing, "_effective_route_context_var", None)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _JSON = "application/json"
@@ -52,6 +54,8 @@ class DirectRoute(JsonRoute):
     """A ``JsonRoute`` whose valid JSON requests skip FastAPI's solving of them."""
 
     def get_route_handler(self) -> Handler:
+        if _including is None:
+            return super().get_route_handler()
         context = _including.get()
         route: Any = context if context is not None and context.original_route is self else self
         if refusal := _outside_direct_path(route):

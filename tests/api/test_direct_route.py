@@ -241,3 +241,20 @@ async def test_an_answer_outside_the_response_model_fails_on_both_paths() -> Non
         for kind in (DIRECT, FASTAPI):
             with pytest.raises(ResponseValidationError):
                 await client.post("/api/ask", content=b'{"text": "a"}', headers=kind)
+
+
+async def test_without_fastapis_include_context_every_request_is_fastapis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A FastAPI release without the context it builds included routes in: the routers a
+    route is included in are unknown, so FastAPI's handler answers everything."""
+    import src.api.direct_route
+
+    monkeypatch.setattr(src.api.direct_route, "_including", None)
+    plain = APIRouter(route_class=DirectRoute)
+    plain.add_api_route("/ask", ask, methods=["POST"], response_model=Answer)
+    transport = httpx.ASGITransport(app=small_app(plain))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        direct, fastapi = await _both(client, b'{"text": "a"}')
+    assert direct == fastapi
+    assert direct[3] == ["caller", "body"]
