@@ -135,8 +135,8 @@ async def test_dependency_overrides_are_applied() -> None:
     assert r.json() == {"text": "a", "caller": "override"}
 
 
-def test_a_route_outside_the_direct_path_is_refused_when_included() -> None:
-    def including(build: Any) -> None:
+def test_a_route_outside_the_direct_path_is_refused_when_declared() -> None:
+    def declaring(build: Any) -> None:
         refused = APIRouter(route_class=DirectRoute)
         build(refused)
         small_app(refused)
@@ -178,7 +178,7 @@ def test_a_route_outside_the_direct_path_is_refused_when_included() -> None:
     )
     for build in builds:
         with pytest.raises(TypeError, match="declare it a JsonRoute"):
-            including(build)
+            declaring(build)
 
 
 async def test_the_dependencies_of_an_including_router_count_as_the_routes_own() -> None:
