@@ -14,6 +14,10 @@ the gateway's own work.
     .venv/bin/python -m bench.instructions --connections 1      # one client: the steadiest count
     .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn,
                                                                 # and the collector's share
+    .venv/bin/python -m bench.instructions --provider-only      # the provider call alone
+
+``--provider-only`` counts the provider call as a turn makes it (``bench.floor``), without
+the gateway around it: what of a turn's count is the official SDK's and the adapter's.
 
 Compare two builds by two runs started together (the machine is then the same for both):
 with one client two runs of one build differ by 0.2 %; with sixteen (the default, as the
@@ -124,11 +128,33 @@ class CollectorClock:
             self.passes += 1
 
 
+Round = Callable[[int], Awaitable[None]]
+
+
+async def _measured(
+    round_of: Round, turns: int, connections: int, under_callgrind: bool, collector: CollectorClock
+) -> float:
+    """A warm-up round, then ``turns`` over ``connections`` concurrent clients, counted;
+    returns their CPU seconds."""
+    await round_of(10)  # warm: the SDK imported, the pools filled, every path taken once
+    if under_callgrind:
+        _callgrind("--zero")
+    started = time.process_time()
+    gc.callbacks.append(collector)
+    try:
+        await round_of(turns // connections)
+    finally:
+        gc.callbacks.remove(collector)
+    spent = time.process_time() - started
+    if under_callgrind:
+        _callgrind("--dump", "measured")
+    return spent
+
+
 async def _serve(
     app: Any, turns: int, connections: int, under_callgrind: bool, collector: CollectorClock
 ) -> float:
-    """Sessions, a warm-up, then ``turns`` over ``connections`` concurrent clients; returns
-    the CPU seconds of the measured turns."""
+    """Sessions, then the measured turns over ``connections`` concurrent clients."""
     async with app.router.lifespan_context(app):
         bodies = []
         for _ in range(connections * 2):
@@ -147,19 +173,32 @@ async def _serve(
         async def round_of(count: int) -> None:
             await asyncio.gather(*(client(i, count) for i in range(connections)))
 
-        await round_of(10)  # warm: the SDK imported, the pools filled, every path taken once
-        if under_callgrind:
-            _callgrind("--zero")
-        started = time.process_time()
-        gc.callbacks.append(collector)
-        try:
-            await round_of(turns // connections)
-        finally:
-            gc.callbacks.remove(collector)
-        spent = time.process_time() - started
-        if under_callgrind:
-            _callgrind("--dump", "measured")
-        return spent
+        return await _measured(round_of, turns, connections, under_callgrind, collector)
+
+
+async def _call_provider(
+    upstream: Upstream,
+    calls: int,
+    connections: int,
+    under_callgrind: bool,
+    collector: CollectorClock,
+) -> float:
+    """The provider call alone, as a turn makes it (``bench.floor``), measured as turns are."""
+    from bench.floor import provider_call
+
+    call, close = provider_call(upstream.base_url)
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await call()
+
+    async def round_of(count: int) -> None:
+        await asyncio.gather(*(client(count) for _ in range(connections)))
+
+    try:
+        return await _measured(round_of, calls, connections, under_callgrind, collector)
+    finally:
+        await close()
 
 
 def _app(upstream: Upstream, workdir: Path, database_url: str | None) -> Any:
@@ -177,22 +216,36 @@ def measured_turns(turns: int, connections: int) -> int:
 
 
 def drive(
-    turns: int, connections: int, postgres: str | None, under_callgrind: bool
+    turns: int,
+    connections: int,
+    postgres: str | None,
+    under_callgrind: bool,
+    provider_only: bool = False,
 ) -> tuple[float, CollectorClock]:
-    """The measured run, in this process: CPU microseconds per turn, and the collector's time
-    during the measured turns."""
+    """The measured run, in this process: CPU microseconds per turn (per provider call with
+    ``provider_only``), and the collector's time during the measured turns."""
     collector = CollectorClock()
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
         upstream = stack.enter_context(fake_upstream(None))
-        database_url = stack.enter_context(throwaway_database_if(postgres))
-        app = _app(upstream, workdir, database_url)
         measured = measured_turns(turns, connections)
-        spent = asyncio.run(_serve(app, turns, connections, under_callgrind, collector))
+        if provider_only:
+            run = _call_provider(upstream, turns, connections, under_callgrind, collector)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
+            database_url = stack.enter_context(throwaway_database_if(postgres))
+            app = _app(upstream, workdir, database_url)
+            run = _serve(app, turns, connections, under_callgrind, collector)
+        spent = asyncio.run(run)
         return spent / measured * 1e6, collector
 
 
-def count(turns: int, connections: int, postgres: str | None, repository: Path) -> float:
+def count(
+    turns: int,
+    connections: int,
+    postgres: str | None,
+    repository: Path,
+    provider_only: bool = False,
+) -> float:
     """This script's ``drive`` under callgrind: million instructions per turn."""
     valgrind = shutil.which("valgrind")
     if valgrind is None or shutil.which("callgrind_control") is None:
@@ -204,6 +257,8 @@ def count(turns: int, connections: int, postgres: str | None, repository: Path) 
         argv += ["--repository", str(repository)]
         if postgres:
             argv += ["--postgres", postgres]
+        if provider_only:
+            argv.append("--provider-only")
         # valgrind names its control pipe after HOST, which the settings set: set it first.
         environment = {**os.environ, "HOST": HOST, "PYTHONPATH": str(repository)}
         done = subprocess.run(argv, cwd=ROOT, env=environment, capture_output=True, text=True)
@@ -234,28 +289,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", help="libpq URL of a server for a throw-away database")
     parser.add_argument("--repository", type=Path, default=ROOT, help="the checkout to measure")
     parser.add_argument("--cpu", action="store_true", help="CPU us per turn, without valgrind")
+    parser.add_argument(
+        "--provider-only",
+        action="store_true",
+        help="the provider call alone, as a turn makes it, instead of the turn",
+    )
     parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 1 <= args.connections <= args.turns:
         parser.error("--connections must be at least 1 and at most --turns")
     repository = args.repository.resolve()
+    what = "provider call" if args.provider_only else "turn"
     if args.driver or args.cpu:
         sys.path.insert(0, str(repository))
         cpu_us, collector = drive(
-            args.turns, args.connections, args.postgres, under_callgrind=args.driver
+            args.turns,
+            args.connections,
+            args.postgres,
+            under_callgrind=args.driver,
+            provider_only=args.provider_only,
         )
         _require_measured(repository)
         if args.cpu:
             collected_us = collector.seconds * 1e6 / measured_turns(args.turns, args.connections)
             share = collected_us / cpu_us
             print(
-                f"{repository}: the collector {collected_us:,.0f} us a turn"
+                f"{repository}: the collector {collected_us:,.0f} us a {what}"
                 f" ({share:.1%} of the CPU, {collector.passes} passes)"
             )
-            print(f"{repository}: {cpu_us:,.0f} us CPU per turn over {args.turns} turns")
+            print(f"{repository}: {cpu_us:,.0f} us CPU per {what} over {args.turns} {what}s")
         return 0
-    instructions = count(args.turns, args.connections, args.postgres, repository)
-    print(f"{repository}: {instructions:.3f} M instructions per turn over {args.turns} turns")
+    instructions = count(
+        args.turns, args.connections, args.postgres, repository, args.provider_only
+    )
+    print(f"{repository}: {instructions:.3f} M instructions per {what} over {args.turns} {what}s")
     return 0
 
 

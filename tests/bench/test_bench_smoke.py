@@ -63,3 +63,42 @@ def test_the_in_process_driver_serves_real_turns_and_reports_their_cpu() -> None
     assert figure.endswith("us CPU per turn over 32 turns\n"), done.stdout
     assert float(figure.split()[0].replace(",", "")) > 0
     assert "of the CPU" in done.stdout  # the collector's share of it
+
+
+def test_the_provider_call_alone_is_measured_as_turns_are() -> None:
+    # What of a turn's count is the provider call's: the same driver, without the gateway.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--turns", "32", "--cpu", "--provider-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    figure = done.stdout.split(": ")[-1]
+    assert figure.endswith("us CPU per provider call over 32 provider calls\n"), done.stdout
+    assert float(figure.split()[0].replace(",", "")) > 0
+    assert "Unclosed" not in done.stderr  # the SDK's client is closed after the calls
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
+def test_the_floor_measures_each_layer_and_splits_the_turn() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floor", "--smoke", "--loadgen", "python"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    cpu = {}
+    for layer in ("server", "provider", "gateway"):
+        line = next(line for line in lines if line.strip().startswith(f"{layer}:"))
+        assert line.endswith("errors 0"), line
+        cpu[layer] = float(line.split("CPU ")[1].split()[0])
+    # Each layer does what the one before it does, and more.
+    assert 0 < cpu["server"] < cpu["provider"] < cpu["gateway"], cpu
+    assert lines[-1].endswith(f"= {cpu['gateway']:.3f} ms a turn"), lines[-1]
