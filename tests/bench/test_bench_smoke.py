@@ -26,16 +26,17 @@ STAGES = (
 )
 
 
+def _run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    """A bench script from the repository's root, as its documentation runs it."""
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
 def test_smoke_run_produces_a_figure_for_every_stage(tmp_path: Path) -> None:
     document = tmp_path / "benchmarks.md"
-    done = subprocess.run(
-        [sys.executable, "bench/run.py", "--smoke", "--output", document],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run("bench/run.py", "--smoke", "--output", document)
 
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines()}
@@ -50,13 +51,7 @@ def test_smoke_run_produces_a_figure_for_every_stage(tmp_path: Path) -> None:
 
 def test_the_in_process_driver_serves_real_turns_and_reports_their_cpu() -> None:
     # The driver that bench/instructions.py runs under callgrind, here without valgrind.
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.instructions", "--turns", "32", "--cpu"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run("-m", "bench.instructions", "--turns", "32", "--cpu")
 
     assert done.returncode == 0, done.stderr[-3000:]
     figure = done.stdout.split(": ")[-1]
@@ -67,13 +62,7 @@ def test_the_in_process_driver_serves_real_turns_and_reports_their_cpu() -> None
 
 def test_the_provider_call_alone_is_measured_as_turns_are() -> None:
     # What of a turn's count is the provider call's: the same driver, without the gateway.
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.instructions", "--turns", "32", "--cpu", "--provider-only"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run("-m", "bench.instructions", "--turns", "32", "--cpu", "--provider-only")
 
     assert done.returncode == 0, done.stderr[-3000:]
     figure = done.stdout.split(": ")[-1]
@@ -84,13 +73,7 @@ def test_the_provider_call_alone_is_measured_as_turns_are() -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
 def test_the_floor_measures_each_layer_and_splits_the_turn() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.floor", "--smoke", "--loadgen", "python"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run("-m", "bench.floor", "--smoke", "--loadgen", "python")
 
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
