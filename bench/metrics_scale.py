@@ -33,6 +33,7 @@ from src.bootstrap import bootstrap
 from src.domain.accounting import new_id
 from src.domain.entities import CallRecord
 from src.domain.llm import TokenUsage
+from src.infrastructure.persistence.databases import database_for
 from src.infrastructure.persistence.engine import create_engine
 from src.infrastructure.persistence.migrate import upgrade_database
 from src.infrastructure.persistence.tables import PROVIDER_CALLS
@@ -45,8 +46,9 @@ REPEATS = 30
 
 
 async def seed(database_url: str, records: int) -> None:
-    engine = create_engine(database_url, pool_size=1)
-    units = SqlUnitOfWorkFactory(engine)
+    database = database_for(database_url, pool_size=1)
+    await database.open()
+    units = SqlUnitOfWorkFactory(database)
     now = datetime.now(UTC)
     usage = TokenUsage(input_tokens=120, output_tokens=30, cached_input_tokens=20)
     try:
@@ -69,7 +71,7 @@ async def seed(database_url: str, records: int) -> None:
                     )
                 await uow.commit()
     finally:
-        await engine.dispose()
+        await database.aclose()
 
 
 async def median_ms(action: Callable[[], Awaitable[object]]) -> float:

@@ -85,3 +85,11 @@ def test_the_floor_measures_each_layer_and_splits_the_turn() -> None:
     # Each layer does what the one before it does, and more.
     assert 0 < cpu["server"] < cpu["provider"] < cpu["gateway"], cpu
     assert lines[-1].endswith(f"= {cpu['gateway']:.3f} ms a turn"), lines[-1]
+
+
+def test_the_metrics_scale_script_seeds_and_times_each_size() -> None:
+    done = _run("bench/metrics_scale.py", "--records", "300")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| 10", "| 300"], done.stdout
