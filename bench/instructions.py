@@ -15,9 +15,12 @@ the gateway's own work.
     .venv/bin/python -m bench.instructions --turns 160 --cpu    # no valgrind: CPU us/turn,
                                                                 # and the collector's share
     .venv/bin/python -m bench.instructions --provider-only      # the provider call alone
+    .venv/bin/python -m bench.instructions --cpu --stored 1000000   # turns on full tables
 
 ``--provider-only`` counts the provider call as a turn makes it (``bench.floor``), without
 the gateway around it: what of a turn's count is the official SDK's and the adapter's.
+``--stored N`` first stores N messages and N call records, as a deployment that has served
+for a while has them (CPU only: about two minutes a million, too long under valgrind).
 
 Compare two builds by two runs started together (the machine is then the same for both):
 with one client two runs of one build differ by 0.2 %; with sixteen (the default, as the
@@ -48,6 +51,7 @@ from bench.processes import HOST, ROOT, Upstream, fake_upstream, service_environ
 from bench.throwaway import throwaway_database_if
 
 CONNECTIONS = 16  # concurrent clients, by default
+HISTORY = 10_000  # messages in each session that ``--stored`` fills
 MESSAGE = "Explain AI simply, in one sentence."
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -151,17 +155,43 @@ async def _measured(
     return spent
 
 
+async def _new_session(app: Any) -> str:
+    status, answer = await _call(app, "/api/sessions", b"{}")
+    if status != 201:
+        raise RuntimeError(f"POST /api/sessions answered {status}: {answer[:200]!r}")
+    session: str = json.loads(answer)["session_id"]
+    return session
+
+
+async def _store(app: Any, database_url: str, rows: int) -> None:
+    """``rows`` messages (in sessions of ``HISTORY``, summarized as a long conversation is) and
+    ``rows`` call records, stored through the gateway's unit of work before the turns: the
+    tables of a deployment that has served for a while."""
+    from bench.metrics_scale import seed as seed_calls  # imported here: from --repository
+    from bench.seed import seed_history
+    from bench.stages import LIVE_WINDOW
+
+    sessions = [await _new_session(app) for _ in range(max(1, rows // HISTORY))]
+    await seed_history(database_url, sessions, min(rows, HISTORY), LIVE_WINDOW)
+    await seed_calls(database_url, rows)
+
+
 async def _serve(
-    app: Any, turns: int, connections: int, under_callgrind: bool, collector: CollectorClock
+    app: Any,
+    turns: int,
+    connections: int,
+    under_callgrind: bool,
+    collector: CollectorClock,
+    stored: tuple[str, int] | None = None,
 ) -> float:
-    """Sessions, then the measured turns over ``connections`` concurrent clients."""
+    """Sessions, then the measured turns over ``connections`` concurrent clients; ``stored``
+    (the database's URL, a number of rows) fills the tables first."""
     async with app.router.lifespan_context(app):
+        if stored is not None:
+            await _store(app, *stored)
         bodies = []
         for _ in range(connections * 2):
-            status, answer = await _call(app, "/api/sessions", b"{}")
-            if status != 201:
-                raise RuntimeError(f"POST /api/sessions answered {status}: {answer[:200]!r}")
-            session = json.loads(answer)["session_id"]
+            session = await _new_session(app)
             bodies.append(json.dumps({"message": MESSAGE, "session_id": session}).encode())
 
         async def client(index: int, count: int) -> None:
@@ -221,6 +251,7 @@ def drive(
     postgres: str | None,
     under_callgrind: bool,
     provider_only: bool = False,
+    stored: int = 0,
 ) -> tuple[float, CollectorClock]:
     """The measured run, in this process: CPU microseconds per turn (per provider call with
     ``provider_only``), and the collector's time during the measured turns."""
@@ -234,7 +265,8 @@ def drive(
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="instr-")))
             database_url = stack.enter_context(throwaway_database_if(postgres))
             app = _app(upstream, workdir, database_url)
-            run = _serve(app, turns, connections, under_callgrind, collector)
+            filled = (os.environ["DATABASE_URL"], stored) if stored else None
+            run = _serve(app, turns, connections, under_callgrind, collector, filled)
         spent = asyncio.run(run)
         return spent / measured * 1e6, collector
 
@@ -294,10 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the provider call alone, as a turn makes it, instead of the turn",
     )
+    parser.add_argument(
+        "--stored",
+        type=int,
+        default=0,
+        help="with --cpu: messages and call records stored (N of each) before the turns",
+    )
     parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 1 <= args.connections <= args.turns:
         parser.error("--connections must be at least 1 and at most --turns")
+    if args.stored and not args.cpu:
+        parser.error("--stored needs --cpu: storing the rows under valgrind would take hours")
     repository = args.repository.resolve()
     what = "provider call" if args.provider_only else "turn"
     if args.driver or args.cpu:
@@ -308,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             args.postgres,
             under_callgrind=args.driver,
             provider_only=args.provider_only,
+            stored=args.stored,
         )
         _require_measured(repository)
         if args.cpu:

@@ -87,6 +87,13 @@ def test_the_floor_measures_each_layer_and_splits_the_turn() -> None:
     assert lines[-1].endswith(f"= {cpu['gateway']:.3f} ms a turn"), lines[-1]
 
 
+def test_turns_are_measured_on_tables_already_filled() -> None:
+    done = _run("-m", "bench.instructions", "--turns", "32", "--cpu", "--stored", "300")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.endswith("us CPU per turn over 32 turns\n"), done.stdout
+
+
 def test_the_metrics_scale_script_seeds_and_times_each_size() -> None:
     done = _run("bench/metrics_scale.py", "--records", "300")
 
