@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,9 +15,16 @@ from src.domain.pricing import cost_of
 
 
 def new_id(prefix: str) -> str:
-    """``prefix_`` and 128 random bits in hex: a UUID4's randomness without building a UUID,
-    which costs three times as long, four or five times a turn."""
-    return f"{prefix}_{secrets.token_hex(16)}"
+    """``prefix_`` and 32 hex digits: the time in milliseconds (12 digits), then 80 random
+    bits, as in a UUIDv7 (built as text: a UUID object costs three times as long, four or
+    five times a turn).
+
+    Ids made later sort after those made before (to the millisecond), so a new row's key goes
+    at the end of its primary-key index, on a page already in memory, instead of on a random
+    page of it: at a million stored rows a random key cost each insert its own page read and
+    write. The time in an id is nothing more than that ordering; nothing reads it back.
+    """
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class CallAccountant:
