@@ -20,7 +20,7 @@ the gateway's own work.
 ``--provider-only`` counts the provider call as a turn makes it (``bench.floor``), without
 the gateway around it: what of a turn's count is the official SDK's and the adapter's.
 ``--stored N`` first stores N messages and N call records, as a deployment that has served
-for a while has them (CPU only: about two minutes a million, too long under valgrind).
+for a while has them (CPU only: about a minute a million, hours under valgrind).
 
 Compare two builds by two runs started together (the machine is then the same for both):
 with one client two runs of one build differ by 0.2 %; with sixteen (the default, as the
