@@ -37,8 +37,7 @@ if __package__ in (None, ""):
 import httpx
 
 from bench.loadgen import Connection, Figures, figures
-from bench.processes import HOST, Upstream, fake_upstream, gateway
-from bench.suite import cores
+from bench.processes import HOST, Upstream, cores, fake_upstream, gateway
 from src.bootstrap import build_app
 from src.infrastructure.settings import Settings
 

@@ -43,6 +43,7 @@ from bench.processes import (
     HOST,
     ROOT,
     Upstream,
+    cores,
     cpu_seconds,
     fake_upstream,
     free_port,
@@ -51,8 +52,17 @@ from bench.processes import (
     stop,
     wait_ready,
 )
-from bench.stages import DIRECT_BODY, FULL, MESSAGE, ORCHESTRATE, SMOKE, Bench, checked, warm_up
-from bench.suite import cores
+from bench.stages import (
+    DIRECT_BODY,
+    FULL,
+    MESSAGE,
+    ORCHESTRATE,
+    SMOKE,
+    Bench,
+    Row,
+    checked,
+    warm_up,
+)
 
 LAYERS = ("server", "provider", "gateway")
 ANSWER = b'{"response":"ok"}'
@@ -153,12 +163,63 @@ def _measured(
     return checked(replace(figures, cpu_s=cpu_seconds(pid) - before), f"the {layer} server")
 
 
-def _print(layer: str, runs: list[Figures]) -> float:
+def layer_cpu(
+    driver: Driver,
+    layer: str,
+    upstream: Upstream,
+    core: int | None,
+    connections: int,
+    seconds: tuple[int, int],
+    runs: int = 1,
+) -> float:
+    """The median CPU a request (ms) of a layer's server, ``seconds`` (a warm-up, then each
+    measured run)."""
+    with layer_server(layer, upstream, core) as server:
+        _measured(driver, layer, server, connections, seconds[0])
+        measured = [_measured(driver, layer, server, connections, seconds[1])
+                    for _ in range(runs)]  # fmt: skip
+    return _median_cpu(layer, measured)
+
+
+def _median_cpu(layer: str, runs: list[Figures]) -> float:
     cpu = statistics.median(f.cpu_ms_per_request for f in runs)
     rate = statistics.median(f.throughput for f in runs)
     errors = sum(f.errors for f in runs)
     print(f"{layer:>8}: CPU {cpu:.3f} ms/request, {rate:,.0f} requests/s, errors {errors}")
     return cpu
+
+
+def split(cpu: dict[str, float]) -> str:
+    """The turn's CPU (``gateway``) told apart, from the three layers' figures."""
+    provider = cpu["provider"] - cpu["server"]
+    own = cpu["gateway"] - cpu["provider"]
+    return (
+        f"server {cpu['server']:.3f} ms + provider call {provider:.3f} ms"
+        f" + the gateway's own {own:.3f} ms (its summary calls included)"
+        f" = {cpu['gateway']:.3f} ms a turn"
+    )
+
+
+def floor_stage(bench: Bench, core: int | None) -> None:
+    """The floor as a row of ``bench/run.py``'s table, at its first saturation's connections,
+    beside the gateway it has warmed up."""
+    connections = bench.plan.connections[0]
+    seconds = (bench.plan.warmup_seconds, bench.plan.seconds)
+    cpu = {
+        layer: layer_cpu(bench.driver, layer, bench.upstream, core, connections, seconds)
+        for layer in LAYERS[:2]
+    }
+    cpu["gateway"] = _median_cpu("gateway", [bench.load(connections)])
+    left = 1.0 - cpu["provider"]
+    bench.rows.append(
+        Row(
+            f"CPU a turn without the gateway (uvicorn and the provider call), "
+            f"{connections} connections",
+            f"{cpu['provider']:.2f} ms",
+            f"{split(cpu)}; 1 ms a turn would leave the gateway's own work, its summary calls"
+            f" included, {left:.2f} ms (bench/floor.py)",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     if load_core is not None:
         os.sched_setaffinity(0, {load_core})
     driver = choose_driver(args.loadgen, load_core)
-    cpu: dict[str, float] = {}
+    seconds = (plan.warmup_seconds, args.seconds)
     with fake_upstream(load_core) as upstream:
-        for layer in LAYERS[:2]:
-            with layer_server(layer, upstream, service_core) as server:
-                _measured(driver, layer, server, args.connections, plan.warmup_seconds)
-                runs = [_measured(driver, layer, server, args.connections, args.seconds)
-                        for _ in range(args.runs)]  # fmt: skip
-                cpu[layer] = _print(layer, runs)
+        cpu = {
+            layer: layer_cpu(
+                driver, layer, upstream, service_core, args.connections, seconds, args.runs
+            )
+            for layer in LAYERS[:2]
+        }
         with (
             tempfile.TemporaryDirectory(prefix="orchestrator-floor-") as tmp,
             gateway(upstream, service_core, Path(tmp)) as service,
@@ -197,14 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             bench = Bench(upstream, service, driver, plan)
             warm_up(bench)
             runs = [bench.load(args.connections, args.seconds) for _ in range(args.runs)]
-            cpu["gateway"] = _print("gateway", runs)
-    provider = cpu["provider"] - cpu["server"]
-    own = cpu["gateway"] - cpu["provider"]
-    print(
-        f"server {cpu['server']:.3f} ms + provider call {provider:.3f} ms"
-        f" + the gateway's own {own:.3f} ms (its summary calls included)"
-        f" = {cpu['gateway']:.3f} ms a turn"
-    )
+            cpu["gateway"] = _median_cpu("gateway", runs)
+    print(split(cpu))
     return 0
 
 

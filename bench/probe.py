@@ -23,9 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.drivers import choose_driver
-from bench.processes import fake_upstream, gateway
+from bench.processes import cores, fake_upstream, gateway
 from bench.stages import FULL, Bench, warm_up
-from bench.suite import cores
 from bench.throwaway import throwaway_database_if
 
 

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,14 @@ _EXCEPTION_LINE = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception): .*)$", re.MUL
 def pinned(core: int | None, argv: list[str]) -> list[str]:
     """``argv`` run under ``taskset -c core`` (unpinned when there is no core to spare)."""
     return argv if core is None else ["taskset", "-c", str(core), *argv]
+
+
+def cores() -> tuple[int | None, int | None]:
+    """(gateway core, load core), or (None, None) with fewer than two cores."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2 or shutil.which("taskset") is None:
+        return None, None
+    return allowed[0], allowed[1]
 
 
 def free_port() -> int:

@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.drivers import choose_driver
+from bench.floor import floor_stage
 from bench.litellm import find_litellm, litellm_proxy, side_by_side
 from bench.postgres import postgres_stages
-from bench.processes import ROOT, fake_upstream, gateway
+from bench.processes import ROOT, cores, fake_upstream, gateway
 from bench.report import section, table, write_section
 from bench.stages import (
     FULL,
@@ -40,14 +40,6 @@ from bench.stages import (
 from bench.throwaway import throwaway_database
 
 DOC = ROOT / "docs" / "benchmarks.md"
-
-
-def cores() -> tuple[int | None, int | None]:
-    """(gateway core, load core), or (None, None) with fewer than two cores."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2 or shutil.which("taskset") is None:
-        return None, None
-    return allowed[0], allowed[1]
 
 
 def run(
@@ -77,6 +69,7 @@ def run(
             overhead(bench)
             for connections in plan.connections:
                 saturation(bench, connections)
+            floor_stage(bench, service_core)
             slow_upstream(bench, plan.connections[-1])
             history_size(bench)
             loaded_rss(bench)

@@ -20,6 +20,7 @@ STAGES = (
     "overhead p99, 1 connection",
     "turns/s, 2 connections, upstream 0 ms",
     "turns/s, 4 connections, upstream 0 ms",
+    "CPU a turn without the gateway (uvicorn and the provider call), 2 connections",
     "turns/s, 4 connections, upstream 50 ms",
     "turn p50, 200 vs 10 stored messages",
     "RSS under load",
