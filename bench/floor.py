@@ -205,10 +205,11 @@ def floor_stage(bench: Bench, core: int | None) -> None:
     beside the gateway it has warmed up."""
     connections = bench.plan.connections[0]
     seconds = (bench.plan.warmup_seconds, bench.plan.seconds)
-    cpu = {
-        layer: layer_cpu(bench.driver, layer, bench.upstream, core, connections, seconds)
-        for layer in LAYERS[:2]
-    }
+    cpu = {}
+    for layer in LAYERS[:2]:
+        bench.driver.commands.append(f"# bench.floor's {layer} server (--serve {layer}), its load")
+        cpu[layer] = layer_cpu(bench.driver, layer, bench.upstream, core, connections, seconds)
+    bench.driver.commands.append("# the gateway again, beside the floor")
     cpu["gateway"] = _median_cpu("gateway", [bench.load(connections)])
     left = 1.0 - cpu["provider"]
     bench.rows.append(
