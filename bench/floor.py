@@ -207,7 +207,7 @@ def floor_stage(bench: Bench, core: int | None) -> None:
     seconds = (bench.plan.warmup_seconds, bench.plan.seconds)
     cpu = {}
     for layer in LAYERS[:2]:
-        bench.driver.commands.append(f"# bench.floor's {layer} server (--serve {layer}), its load")
+        bench.driver.commands.append(f"# python -m bench.floor --serve {layer}, then its load")
         cpu[layer] = layer_cpu(bench.driver, layer, bench.upstream, core, connections, seconds)
     bench.driver.commands.append("# the gateway again, beside the floor")
     cpu["gateway"] = _median_cpu("gateway", [bench.load(connections)])
