@@ -16,9 +16,10 @@ the gateway's core and loaded by the same driver, against the same fake upstream
     .venv/bin/python -m bench.floor --connections 16 --runs 3
     .venv/bin/python -m bench.floor --smoke     # a second a layer, to see that it runs
 
-The gateway's own work is the third figure less the second; a turn also makes a second
-provider call every seventh turn (the summary, with the default memory rules), which the
-second figure does not count.
+The gateway's own work is the third figure less the second; every seventh turn also makes a
+second provider call (the summary, with the default memory rules), which the second figure
+does not count, so the gateway's own figure includes it. ``bench/run.py`` has the floor as a
+row of its table (``floor_stage``), at its first saturation stage's connections.
 """
 
 from __future__ import annotations
