@@ -56,13 +56,13 @@ MESSAGE = "Explain AI simply, in one sentence."
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def _call(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
-    """One POST through the application's ASGI interface."""
+async def _call(app: Any, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
+    """One request through the application's ASGI interface."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -164,16 +164,31 @@ async def _new_session(app: Any) -> str:
 
 
 async def _store(app: Any, database_url: str, rows: int) -> None:
-    """``rows`` messages (in sessions of ``HISTORY``, summarized as a long conversation is) and
-    ``rows`` call records, stored through the gateway's unit of work before the turns: the
-    tables of a deployment that has served for a while."""
+    """About ``rows`` messages (whole sessions of ``HISTORY``, summarized as a long
+    conversation is; one session of ``rows`` when fewer) and ``rows`` call records, stored
+    through the gateway's unit of work before the turns: the tables of a deployment that has
+    served for a while. What was stored is read back through the API, and printed."""
     from bench.metrics_scale import seed as seed_calls  # imported here: from --repository
     from bench.seed import seed_history
     from bench.stages import LIVE_WINDOW
 
+    per_session = min(rows, HISTORY)
     sessions = [await _new_session(app) for _ in range(max(1, rows // HISTORY))]
-    await seed_history(database_url, sessions, min(rows, HISTORY), LIVE_WINDOW)
+    await seed_history(database_url, sessions, per_session, LIVE_WINDOW)
     await seed_calls(database_url, rows)
+    messages = sum([(await _read(app, f"/api/sessions/{s}"))["message_count"] for s in sessions])
+    providers = (await _read(app, "/api/metrics"))["providers"].values()
+    calls = sum(provider["requests"] for provider in providers)
+    if messages != per_session * len(sessions) or calls != rows:
+        raise RuntimeError(f"stored {messages} messages and {calls} call records, not {rows}")
+    print(f"stored {messages:,} messages in {len(sessions)} session(s), {calls:,} call records")
+
+
+async def _read(app: Any, path: str) -> Any:
+    status, answer = await _call(app, path, b"", "GET")
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}: {answer[:200]!r}")
+    return json.loads(answer)
 
 
 async def _serve(
@@ -330,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "--stored",
         type=int,
         default=0,
-        help="with --cpu: messages and call records stored (N of each) before the turns",
+        help="with --cpu: about N messages and N call records stored before the turns",
     )
     parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -92,6 +92,8 @@ def test_turns_are_measured_on_tables_already_filled() -> None:
     done = _run("-m", "bench.instructions", "--turns", "32", "--cpu", "--stored", "300")
 
     assert done.returncode == 0, done.stderr[-3000:]
+    # Read back through the API before the turns: what a deployment's tables would hold.
+    assert "stored 300 messages in 1 session(s), 300 call records" in done.stdout, done.stdout
     assert done.stdout.endswith("us CPU per turn over 32 turns\n"), done.stdout
 
 
