@@ -452,3 +452,76 @@ async def test_leases_do_not_wait_for_the_wal_flush_and_commits_still_do(
     assert commit_syncs >= 90  # one flush per commit, made one after the other
     assert await execute_sql(postgres_url, "SELECT count(*) FROM sessions") == 100
     assert await _leases_held(postgres_url) == 0
+
+
+async def _store_session(database: PostgresDatabase, session_id: str) -> None:
+    now = datetime.now(UTC)
+    async with SqlUnitOfWorkFactory(database)() as uow:
+        await uow.sessions.add(Session(id=session_id, created_at=now, updated_at=now))
+        await uow.commit()
+
+
+async def test_a_turns_commit_ends_its_lease_and_the_turn_leaves_without_a_round_trip(
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
+) -> None:
+    """The commit deletes the lease row in its own statement: another process's turn of the
+    session gets in once the commit is made, and the turn gives nothing back when it leaves."""
+    database, other = two_processes
+    statements: list[str] = []
+
+    async def scalar(statement: sa.TextClause, values: Mapping[str, object]) -> object:
+        statements.append(str(statement).split()[0].lower())
+        return await database.scalar(statement, values)
+
+    here = LeaseSessionLocks(scalar, database.FAILURES)
+    there = LeaseSessionLocks(other.scalar, other.FAILURES)
+    async with here.hold("sess_a", 1):
+        assert await _leases_held(postgres_url) == 1
+        await _store_session(database, "sess_a")
+        assert await _leases_held(postgres_url) == 0
+        async with there.hold("sess_a", 0.5):  # not SessionBusy: the lease is free
+            pass
+    await asyncio.gather(here.aclose(), there.aclose())
+
+    assert statements == ["insert"]  # taken, and never given back by a statement of its own
+    assert await execute_sql(postgres_url, "SELECT count(*) FROM sessions") == 1
+
+
+async def test_a_second_commit_under_one_hold_stores_nothing(
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
+) -> None:
+    """The first commit ended the lease, so a second one is a holder's without a lease:
+    ``SessionBusy``, as a stale holder's, whichever way it commits."""
+    database = two_processes[0]
+    locks = LeaseSessionLocks(database.scalar, database.FAILURES)
+    async with locks.hold("sess_a", 1):
+        await _store_session(database, "sess_a")
+        with pytest.raises(SessionBusy):
+            await _store_session(database, "sess_b")
+        transaction = await database.begin()
+        try:
+            with pytest.raises(SessionBusy):
+                await transaction.commit()
+        finally:
+            await transaction.rollback()
+    await locks.aclose()
+
+    stored = "SELECT string_agg(id, ',' ORDER BY id) FROM sessions"
+    assert await execute_sql(postgres_url, stored) == "sess_a"
+    assert await _leases_held(postgres_url) == 0
+
+
+async def test_a_transactions_commit_ends_the_lease_and_a_rolled_back_one_does_not(
+    two_processes: tuple[PostgresDatabase, PostgresDatabase], postgres_url: str
+) -> None:
+    database, other = two_processes
+    locks = LeaseSessionLocks(database.scalar, database.FAILURES)
+    there = LeaseSessionLocks(other.scalar, other.FAILURES)
+    async with locks.hold("sess_a", 1):
+        transaction = await database.begin()
+        await transaction.rollback()
+        await _busy_after(there, "sess_a", 0.05)  # still held
+        transaction = await database.begin()
+        await transaction.commit()
+        assert await _leases_held(postgres_url) == 0
+    await asyncio.gather(locks.aclose(), there.aclose())

@@ -5,27 +5,32 @@ held session (``session_leases``: owner token and expiry) that every process sha
 database sees. ``LocalSessionLocks`` serializes turns only inside one process, which is all
 SQLite (one writer, one process) can offer.
 
-A lease holds no connection while the turn waits on its provider: taking, renewing and
-releasing it are one prepared statement each, in its own implicit transaction, on the raw
-asyncpg pool the turns use (``PostgresDatabase.scalar``): one round trip, where the same
-statement on a SQLAlchemy engine took four (pre-ping, begin, statement, commit). So a process
-never needs more connections than its pool allows, however many turns are in flight. Inside
-a process, turns of one session queue on a local lock first, so only one of them polls the
-database. A turn's lease is released by a task of its own once the turn is over, and the
-local lock only after it: the answer, already committed, does not wait for that round trip,
-and the process's next turn of the session still starts only once the lease row is gone
-(``aclose`` waits for the releases under way).
+A lease holds no connection while the turn waits on its provider: taking and renewing it are
+one prepared statement each, in its own implicit transaction, on the raw asyncpg pool the
+turns use (``PostgresDatabase.scalar``): one round trip, where the same statement on a
+SQLAlchemy engine took four (pre-ping, begin, statement, commit). So a process never needs
+more connections than its pool allows, however many turns are in flight. Inside a process,
+turns of one session queue on a local lock first, so only one of them polls the database.
+
+A turn writes once under its lease: its commit (the turn pipeline's one ``persist``). So that
+commit also ends the lease: it deletes the lease row as a part of its own statement or
+transaction, only if the token is still the holder's and unexpired, and fails with
+``SessionBusy`` otherwise (fencing): as a part of the commit's one statement (``lease_proof``,
+see ``postgres_raw``), or inside the commit's transaction for a unit of work that read after
+writing (``prove_leases_with``). The delete locks the lease row until the commit ends, so a
+newer holder can neither take the lease in between nor be overwritten by an expired one, and
+its turn reads the session only after the commit. A turn then leaves with no round trip of
+its own for the lease. A second commit under the same hold finds no lease of its own and
+fails as a stale holder's would: fencing stays closed. A turn that leaves without committing
+(refused, failed before storing anything, cancelled) gives its lease back by a task of its
+own, and the local lock only after it: the answer does not wait for that round trip, and the
+process's next turn of the session still starts only once the lease row is gone (``aclose``
+waits for the releases under way).
 
 A lease expires ``ttl_s`` after its last renewal; the holder renews it every third of that
 while the turn runs, so only a holder that died or lost the database for ``ttl_s`` loses it.
-Fencing: every commit made while holding a lease extends the lease only if the token is
-still the holder's and not expired, and fails with ``SessionBusy`` otherwise: as a part of
-the commit's one statement (``lease_proof``, see ``postgres_raw``), or inside the commit's
-transaction for a unit of work that read after writing (``prove_leases_with``). The extension
-locks the lease row until the commit ends, so a newer holder can neither take the lease in
-between nor be overwritten by an expired one. The leases a task holds travel in a context
-variable, so the ports stay as they are: the commit finds them without the domain handing
-over a token.
+The leases a task holds travel in a context variable, so the ports stay as they are: the
+commit finds them without the domain handing over a token.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import asyncio
 import contextvars
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -55,8 +60,8 @@ log = logging.getLogger("orchestrator.locks")
 # block storage). What a server crash can lose is harmless: a lease whose taking was lost
 # leaves its holder unable to commit (the turn's commit, which does wait for the flush,
 # proves the lease in its own statement: ``lease_proof``); a lost release leaves a row that
-# expires after ``ttl_s``. The proof inside a commit stays as it is (``EXTEND_LEASE``), so
-# the turn's own data are flushed before it answers.
+# expires after ``ttl_s``. The end of a lease inside a commit (``END_LEASE``) is flushed with
+# the commit, so the turn's own data are flushed before it answers.
 _UNFLUSHED = "(SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
 
 _TAKE = sa.text(
@@ -69,32 +74,36 @@ _TAKE = sa.text(
 )
 
 
-def _extension(prefix: str = "", *, unflushed: bool = False) -> str:
-    """A lease extended by its holder, if still unexpired: one row back, else none. Binds
-    ``{prefix}session_id``, ``{prefix}token`` and ``{prefix}ttl``."""
-    # Only ``prefix`` (the caller's constant) is formatted in; every value is a bind.
-    return (
-        "UPDATE session_leases"  # noqa: S608
-        f" SET expires_at = now() + make_interval(secs => :{prefix}ttl)"
-        + (f" FROM {_UNFLUSHED}" if unflushed else "")
-        + f" WHERE session_id = :{prefix}session_id AND token = :{prefix}token"
-        " AND expires_at > now() RETURNING token"
-    )
-
-
-_EXTEND = sa.text(_extension())
-_RENEW = sa.text(_extension(unflushed=True))
+_RENEW = sa.text(
+    "UPDATE session_leases"  # noqa: S608 - constants
+    f" SET expires_at = now() + make_interval(secs => :ttl) FROM {_UNFLUSHED}"
+    " WHERE session_id = :session_id AND token = :token AND expires_at > now()"
+    " RETURNING token"
+)
 _RELEASE = sa.text(
     f"DELETE FROM session_leases USING {_UNFLUSHED}"  # noqa: S608 - constants
     " WHERE session_id = :session_id AND token = :token"
 )
 
 
-@dataclass(frozen=True, slots=True)
+def _ending(prefix: str = "") -> str:
+    """A lease ended by its holder's commit, if still its own and unexpired: one row back,
+    else none. Binds ``{prefix}session_id`` and ``{prefix}token``."""
+    # Only ``prefix`` (the caller's constant) is formatted in; every value is a bind.
+    return (
+        "DELETE FROM session_leases"  # noqa: S608
+        f" WHERE session_id = :{prefix}session_id AND token = :{prefix}token"
+        " AND expires_at > now() RETURNING token"
+    )
+
+
+@dataclass(slots=True)
 class Lease:
     session_id: str
     token: str
     ttl_s: float
+    #: Set once a commit made under the lease ended it: nothing is left to give back.
+    ended: bool = False
 
     @property
     def params(self) -> dict[str, object]:
@@ -111,19 +120,28 @@ def held_leases() -> tuple[Lease, ...]:
     return _HELD.get()
 
 
-EXTEND_LEASE = _EXTEND  # what a unit of work runs, per lease held, inside its commit
+END_LEASE = sa.text(_ending())  # what a unit of work runs, per lease held, inside its commit
 
 
-async def prove_leases_with(extend: Callable[[Lease], Awaitable[object]]) -> None:
-    """Inside a commit's transaction: every lease this task holds is still its own.
+async def prove_leases_with(
+    leases: Sequence[Lease], end: Callable[[Lease], Awaitable[object]]
+) -> None:
+    """Inside a commit's transaction: every one of ``leases`` is still its holder's.
 
-    ``extend`` runs ``EXTEND_LEASE`` for a lease on the commit's own connection and returns
-    its token, or None when the lease expired or was taken over: then ``SessionBusy`` is
-    raised, so the commit rolls back.
+    ``end`` runs ``END_LEASE`` for a lease on the commit's own connection and returns its
+    token, or None when the lease expired, was taken over or was already ended: then
+    ``SessionBusy`` is raised, so the commit rolls back. Once the transaction has committed,
+    the caller marks the leases ``ended_by_commit``.
     """
-    for lease in _HELD.get():
-        if await extend(lease) is None:
+    for lease in leases:
+        if await end(lease) is None:
             raise lease_lost(lease)
+
+
+def ended_by_commit(leases: Sequence[Lease]) -> None:
+    """After the commit that proved ``leases`` went through: their rows are gone."""
+    for lease in leases:
+        lease.ended = True
 
 
 def lease_lost(lease: Lease) -> SessionBusy:
@@ -133,8 +151,8 @@ def lease_lost(lease: Lease) -> SessionBusy:
 
 
 def lease_proof(index: int) -> str:
-    """``EXTEND_LEASE`` as a part of a larger statement, its binds prefixed ``l{index}_``."""
-    return _extension(f"l{index}_")
+    """``END_LEASE`` as a part of a larger statement, its binds prefixed ``l{index}_``."""
+    return _ending(f"l{index}_")
 
 
 #: Runs one statement in a transaction of its own; the first column of its first row (None
@@ -178,7 +196,10 @@ class LeaseSessionLocks:
         finally:
             renewing.cancel()
             _HELD.set(before)
-            self._give_back(lease, release_local)
+            if lease.ended:
+                release_local()
+            else:
+                self._give_back(lease, release_local)
 
     async def aclose(self) -> None:
         """Waits for the leases still being given back (the pool is its owner's to close)."""
@@ -223,7 +244,8 @@ class LeaseSessionLocks:
                 log.warning("session %s: lease renewal failed (%s)", lease.session_id, error)
                 continue
             if kept is None:
-                log.warning("session %s: lease expired while the turn ran", lease.session_id)
+                if not lease.ended:
+                    log.warning("session %s: lease expired while the turn ran", lease.session_id)
                 return
 
     async def _release(self, lease: Lease) -> None:

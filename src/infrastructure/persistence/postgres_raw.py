@@ -4,8 +4,9 @@ Every statement is compiled once from Core (``compiled``) and prepared once per 
 (asyncpg's statement cache keeps it by its text). A unit of work's writes, whatever their
 number, go as one statement: each write a data-modifying ``WITH`` part of it, which
 PostgreSQL runs atomically in its own implicit transaction. So a turn's commit is a single
-round trip (session row, both messages, call records, summary, idempotency key), and a
-reused idempotency key fails the whole statement, storing nothing of it. Foreign keys are
+round trip (session row, both messages, call records, summary, idempotency key, the end of
+the session's lease), and a reused idempotency key fails the whole statement, storing nothing
+of it. Foreign keys are
 checked at the end of the statement, so a turn may create its session and messages together.
 
 Reads outside a transaction take a pooled connection for one statement each. Several
@@ -32,8 +33,9 @@ from src.infrastructure.persistence.compiled import (
     empty_json_first,
 )
 from src.infrastructure.persistence.locks import (
-    EXTEND_LEASE,
+    END_LEASE,
     Lease,
+    ended_by_commit,
     held_leases,
     lease_lost,
     lease_proof,
@@ -188,10 +190,10 @@ class PostgresDatabase:
             return await connection.fetchval(compiled.sql, *compiled.args(values))
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        """One statement, one round trip, which also proves the session leases this task
-        holds (fencing, see ``locks``): each lease's extension is a part of the statement,
-        and the statement fails as a whole, storing nothing, unless every one extended its
-        row (``_combined_statement``)."""
+        """One statement, one round trip, which also proves and ends the session leases this
+        task holds (fencing, see ``locks``): each lease's end is a part of the statement, and
+        the statement fails as a whole, storing nothing, unless every one deleted its row
+        (``_combined_statement``)."""
         leases = held_leases()
         async with self._connection() as connection:
             try:
@@ -200,11 +202,14 @@ class PostgresDatabase:
                 if not leases:
                     raise
                 raise lease_lost(leases[0]) from error
+        ended_by_commit(leases)
 
-    async def prove_leases(self, connection: PoolConnectionProxy[Any]) -> None:
-        extend = self.compiler.of(EXTEND_LEASE)
+    async def prove_leases(
+        self, connection: PoolConnectionProxy[Any], leases: Sequence[Lease]
+    ) -> None:
+        end = self.compiler.of(END_LEASE)
         await prove_leases_with(
-            lambda lease: connection.fetchval(extend.sql, *extend.args(lease.params))
+            leases, lambda lease: connection.fetchval(end.sql, *end.args(lease.params))
         )
 
     async def begin(self) -> PostgresTransaction:
@@ -265,9 +270,9 @@ class PostgresDatabase:
 
 
 def _combined_statement(writes: Sequence[Write], leases: int = 0) -> Statement:
-    """The writes as parts of one statement. With ``leases``, each lease's proof is a part
-    too, and the last write returns ``1 / (every proof extended its row)``: a lost lease is
-    a division by zero, which PostgreSQL raises before anything of the statement is kept.
+    """The writes as parts of one statement. With ``leases``, each lease's proof (its end) is
+    a part too, and the last write returns ``1 / (every proof deleted its row)``: a lost
+    lease is a division by zero, which PostgreSQL raises before anything of the statement is kept.
     (Data-modifying parts always run to completion and see one snapshot, so the proofs run
     whatever the writes, and their rows stay locked until the statement commits.)"""
     statements: list[sa.Insert | sa.Update] = []
@@ -326,8 +331,10 @@ class PostgresTransaction:
         return _rowcount(await self._open().execute(compiled.sql, *compiled.args(values)))
 
     async def commit(self) -> None:
-        await self._database.prove_leases(self._open())
+        leases = held_leases()
+        await self._database.prove_leases(self._open(), leases)
         await self._end(self._transaction.commit)
+        ended_by_commit(leases)
 
     async def rollback(self) -> None:
         """A no-op once the transaction has ended."""
