@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from src.domain.errors import StorageUnavailable
 from src.infrastructure.persistence.compiled import (
-    CompiledStatement,
+    Processor,
     Statement,
     StatementCompiler,
     empty_json_first,
@@ -48,7 +49,6 @@ from src.infrastructure.persistence.writes import (
     idempotency_conflict,
     insert_statement,
     update_statement,
-    update_values,
 )
 
 PING_TIMEOUT_S = 2.0
@@ -109,6 +109,7 @@ class PostgresDatabase:
         self._trace = trace
         self._connect_args: dict[str, Any] = dict(connect_args or {})
         self._pool: asyncpg.Pool | None = None
+        self._combined: dict[Hashable, _Combined] = {}
 
     async def _setup(self, connection: asyncpg.Connection) -> None:
         await _decode_json(connection)
@@ -230,43 +231,90 @@ class PostgresDatabase:
         leases: Sequence[Lease] = (),
     ) -> None:
         """All of ``writes`` as one statement: one round trip, atomic; proving ``leases``."""
-        compiled, values = self._combined(writes, leases)
+        shape = tuple((w.shape, len(w.rows) if isinstance(w, Insert) else 1) for w in writes)
+        combined = self._combined.get((shape, len(leases)))
+        if combined is None:
+            combined = _Combined.of(self.compiler, writes, len(leases))
+            self._combined[shape, len(leases)] = combined
         try:
-            await target.execute(compiled.sql, *compiled.args(values))
+            await target.execute(combined.sql, *combined.args(writes, leases))
         except asyncpg.UniqueViolationError as error:
             if error.table_name == IDEMPOTENCY_KEYS.name:
                 raise idempotency_conflict(writes) from error
             raise
 
-    def _combined(
-        self, writes: Sequence[Write], leases: Sequence[Lease] = ()
-    ) -> tuple[CompiledStatement, dict[str, Any]]:
-        """The one statement for writes of this shape (compiled once per shape and number of
-        leases) and its values.
 
-        Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``), lease ``i``
-        under ``l{i}_``.
-        """
-        shape = tuple((w.shape, len(w.rows) if isinstance(w, Insert) else 1) for w in writes)
-        compiled = self.compiler.get(
-            ("combined", shape, len(leases)), lambda: _combined_statement(writes, len(leases))
-        )
-        values: dict[str, Any] = {
-            f"l{index}_{name}": value
-            for index, lease in enumerate(leases)
-            for name, value in lease.params.items()
-        }
+_LEASE_FIELDS = ("session_id", "token")  # what a lease's proof binds (``lease_proof``)
+
+
+@dataclass(frozen=True, slots=True)
+class _Combined:
+    """The one statement for writes of one shape and a number of leases, and where each of
+    its positional parameters is found among their values.
+
+    Built once per shape. At each commit the values are gathered in a fixed order: each
+    lease's session and token, then each write's (an insert's rows, column by column; an
+    update's values, then its key), and put in the statement's order by index. So no bind
+    name is formatted or looked up per commit: formatting them took a twentieth of a
+    PostgreSQL turn's CPU (``docs/benchmarks.md``, round ten).
+    """
+
+    sql: str
+    # Per write, the columns its values are gathered by: an insert's, or an update's values
+    # and key.
+    columns: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+    order: tuple[int, ...]  # per parameter, the index of its value among those gathered
+    processed: tuple[tuple[int, Processor], ...]  # the parameters the dialect converts
+
+    @classmethod
+    def of(cls, compiler: StatementCompiler, writes: Sequence[Write], leases: int) -> _Combined:
+        """Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``), lease
+        ``i`` under ``l{i}_``."""
+        names = [f"l{index}_{field}" for index in range(leases) for field in _LEASE_FIELDS]
+        columns: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         for index, write in enumerate(writes):
             prefix = f"w{index}_"
             if isinstance(write, Insert):
-                if len(write.rows) == 1:
-                    values.update({f"{prefix}{c}": v for c, v in write.rows[0].items()})
-                    continue
-                for number, row in enumerate(write.rows):
-                    values.update({f"{prefix}{number}_{c}": v for c, v in row.items()})
+                row, count = tuple(write.rows[0]), len(write.rows)
+                columns.append((row, ()))
+                if count == 1:
+                    names += [f"{prefix}{c}" for c in row]
+                else:
+                    names += [f"{prefix}{n}_{c}" for n in range(count) for c in row]
             else:
-                values.update(update_values(write, prefix))
-        return compiled, values
+                values, key = tuple(write.values), tuple(write.key)
+                columns.append((values, key))
+                names += [f"{prefix}{c}" for c in values] + [f"{prefix}key_{k}" for k in key]
+        compiled = compiler.compile(_combined_statement(writes, leases))
+        position = {name: index for index, name in enumerate(names)}
+        # Every parameter is a value of the writes or the leases: these statements have no
+        # literal of their own.
+        order = tuple(position[name] for name, _, _ in compiled.params)
+        processed = tuple(
+            (index, process)
+            for index, (_, _, process) in enumerate(compiled.params)
+            if process is not None
+        )
+        return cls(compiled.sql, tuple(columns), order, processed)
+
+    def args(self, writes: Sequence[Write], leases: Sequence[Lease]) -> list[Any]:
+        """The statement's positional arguments for ``writes`` of its shape and ``leases``."""
+        gathered: list[Any] = []
+        for lease in leases:
+            gathered += (lease.session_id, lease.token)
+        for write, (first, second) in zip(writes, self.columns, strict=True):
+            if isinstance(write, Insert):
+                for row in write.rows:
+                    gathered += map(row.__getitem__, first)
+            else:
+                gathered += map(write.values.__getitem__, first)
+                gathered += map(write.key.__getitem__, second)
+        args = list(map(gathered.__getitem__, self.order))
+        for index, process in self.processed:
+            value = args[index]
+            if value is not None:
+                args[index] = process(value)
+        return args
 
 
 def _combined_statement(writes: Sequence[Write], leases: int = 0) -> Statement:
