@@ -1,4 +1,5 @@
-"""``usage_from_openai``: each vendor's token counting, normalized."""
+"""``usage_from_openai``: each vendor's token counting, normalized, read from the ``usage``
+object's JSON (a whole response's, or a stream chunk's members)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from src.infrastructure.llm_providers.openai_compatible import usage_from_openai
 from tests.fakes import openai_wire as wire
 
 
-def parse(body: dict[str, Any]) -> CompletionUsage:
-    return CompletionUsage.model_validate(body)
+def parse(body: dict[str, Any]) -> dict[str, Any]:
+    """The object as a stream's chunk hands it over: the SDK's model, back to its members."""
+    return CompletionUsage.model_validate(body).to_dict(warnings=False)
 
 
 def test_openai_prompt_tokens_already_include_cached_tokens() -> None:
@@ -54,3 +56,19 @@ def test_cache_writes_are_kept_when_reported() -> None:
     body = {**wire.usage(500, 5), "prompt_tokens_details": {"cache_write_tokens": 200}}
 
     assert usage_from_openai(parse(body)).cache_write_tokens == 200
+
+
+def test_the_whole_responses_json_and_the_chunks_model_count_alike() -> None:
+    body = wire.usage(1000, 50, cached_tokens=10, reasoning_tokens=5, cache_hit_miss=(640, 360))
+
+    assert usage_from_openai(body) == usage_from_openai(parse(body))
+
+
+def test_details_that_are_null_or_not_objects_count_nothing() -> None:
+    body = {
+        **wire.usage(12, 4),
+        "prompt_tokens_details": None,
+        "completion_tokens_details": "n/a",
+    }
+
+    assert usage_from_openai(body) == TokenUsage(12, 4)

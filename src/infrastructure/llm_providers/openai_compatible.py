@@ -26,16 +26,16 @@ would otherwise deep-copy from its defaults. Together about 5 % of a turn's inst
 A whole response is read as the JSON the SDK decoded (``cast_to=object``, which the SDK
 returns as it is) rather than as a ``ChatCompletion``: the SDK builds its response models
 field by field without validating them (``construct``), a tenth of a turn's CPU, only for
-``_result`` to read five fields back. The usage alone is built as the SDK's
-``CompletionUsage``, as before, so both paths account it by the same function. Stream chunks
-stay the SDK's models, which the SDK builds as each event is decoded.
+``_result`` to read five fields back. The usage is read from its JSON too, and a stream's
+from the members its last chunk had (``to_dict``), so both paths account it by the same
+function. Stream chunks stay the SDK's models, which the SDK builds as each event is decoded.
 
 Usage quirks, normalized by :func:`usage_from_openai`:
 
 * OpenAI: ``prompt_tokens`` already *includes* ``prompt_tokens_details.cached_tokens``;
   ``completion_tokens`` already includes ``completion_tokens_details.reasoning_tokens``.
 * DeepSeek: reports ``prompt_cache_hit_tokens`` and ``prompt_cache_miss_tokens`` (fields the
-  SDK does not declare, so they arrive as pydantic extras); hit + miss is the whole prompt.
+  SDK does not declare, extras of its models); hit + miss is the whole prompt.
 * xAI: ``completion_tokens`` *excludes* reasoning tokens (``total_tokens`` = prompt +
   completion + reasoning), so they are added back (``REASONING_IN_COMPLETION_TOKENS``).
 * Moonshot: a stream may carry its usage inside the last choice (``choices[0].usage``)
@@ -50,7 +50,6 @@ from typing import Any, ClassVar, Final
 
 import openai
 import orjson
-from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from src.domain import llm
@@ -72,22 +71,24 @@ OPENAI_FINISH_REASONS: Final[Mapping[str, llm.FinishReason]] = {"function_call":
 
 
 def usage_from_openai(
-    usage: CompletionUsage, *, reasoning_in_completion: bool = True
+    usage: Mapping[str, Any], *, reasoning_in_completion: bool = True
 ) -> llm.TokenUsage:
-    """Provider-reported usage in the domain's convention (input includes cached reads)."""
-    extras = usage.model_extra or {}
-    hit, miss = extras.get("prompt_cache_hit_tokens"), extras.get("prompt_cache_miss_tokens")
-    prompt_details = usage.prompt_tokens_details
+    """Provider-reported usage, the ``usage`` object of a response or of a stream's last
+    chunk as JSON, in the domain's convention (input includes cached reads).
+
+    Read from the JSON itself: building the SDK's ``CompletionUsage`` from it only to read
+    it back took 3 % of a turn's CPU (``docs/benchmarks.md``, round ten)."""
+    hit, miss = usage.get("prompt_cache_hit_tokens"), usage.get("prompt_cache_miss_tokens")
+    prompt_details = _members(usage.get("prompt_tokens_details"))
     if isinstance(hit, int) and isinstance(miss, int):
         # DeepSeek: the split is authoritative; hit + miss is the whole prompt.
         input_tokens, cached = hit + miss, hit
     else:
-        input_tokens = usage.prompt_tokens or 0
-        cached = (prompt_details.cached_tokens if prompt_details else None) or 0
-    cache_write = (prompt_details.cache_write_tokens if prompt_details else None) or 0
-    completion_details = usage.completion_tokens_details
-    reasoning = (completion_details.reasoning_tokens if completion_details else None) or 0
-    output = (usage.completion_tokens or 0) + (0 if reasoning_in_completion else reasoning)
+        input_tokens = usage.get("prompt_tokens") or 0
+        cached = prompt_details.get("cached_tokens") or 0
+    cache_write = prompt_details.get("cache_write_tokens") or 0
+    reasoning = _members(usage.get("completion_tokens_details")).get("reasoning_tokens") or 0
+    output = (usage.get("completion_tokens") or 0) + (0 if reasoning_in_completion else reasoning)
     return llm.TokenUsage(
         input_tokens=input_tokens,
         output_tokens=output,
@@ -95,6 +96,12 @@ def usage_from_openai(
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
     )
+
+
+def _members(value: object) -> Mapping[str, Any]:
+    """A JSON object's members; none for anything else (``null``, or a value of the wrong
+    type)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 #: A whole response as the SDK decoded it from JSON.
@@ -215,9 +222,7 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
         return llm.ChatResult(
             text=reply,
             model=response.get("model") or request.model,
-            usage=self._usage(CompletionUsage.construct(**usage))
-            if usage
-            else estimated_usage(request, reply),
+            usage=self._usage(usage) if usage else estimated_usage(request, reply),
             finish_reason=self.finish_reason(choice.get("finish_reason")),
             reasoning_content=_text_or_none(message.get("reasoning_content")),
             tool_calls=tuple(
@@ -241,14 +246,15 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
 
     def _chunk_usage(self, chunk: ChatCompletionChunk) -> llm.TokenUsage | None:
         if usage := getattr(chunk, "usage", None):
-            return self._usage(usage)
+            # The members the chunk's JSON had, as the whole response's ``usage`` has them.
+            return self._usage(usage.to_dict(warnings=False))
         for choice in getattr(chunk, "choices", None) or ():
             raw = (choice.model_extra or {}).get("usage")
             if isinstance(raw, Mapping):  # Moonshot: usage inside the last choice
-                return self._usage(CompletionUsage.model_validate(raw))
+                return self._usage(raw)
         return None
 
-    def _usage(self, usage: CompletionUsage) -> llm.TokenUsage:
+    def _usage(self, usage: Mapping[str, Any]) -> llm.TokenUsage:
         return usage_from_openai(usage, reasoning_in_completion=self.REASONING_IN_COMPLETION_TOKENS)
 
     # -- errors ----------------------------------------------------------------------------
