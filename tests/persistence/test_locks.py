@@ -156,6 +156,24 @@ async def _leases_held(url: str) -> object:
     return await execute_sql(url, "SELECT count(*) FROM session_leases")
 
 
+async def _store_session(database: PostgresDatabase, session_id: str) -> None:
+    """A session stored by a unit of work that only writes: a commit of one statement."""
+    now = datetime.now(UTC)
+    async with SqlUnitOfWorkFactory(database)() as uow:
+        await uow.sessions.add(Session(id=session_id, created_at=now, updated_at=now))
+        await uow.commit()
+
+
+async def _transaction_commit_refused(database: PostgresDatabase) -> None:
+    """A commit by a transaction of ``database`` fails with ``SessionBusy``, rolled back."""
+    transaction = await database.begin()
+    try:
+        with pytest.raises(SessionBusy):
+            await transaction.commit()
+    finally:
+        await transaction.rollback()
+
+
 async def test_postgres_locks_exclude_each_other_across_processes(
     locks_of: tuple[LeaseSessionLocks, LeaseSessionLocks],
 ) -> None:
@@ -238,12 +256,7 @@ async def test_a_holder_whose_lease_was_taken_over_cannot_commit(
             await execute_sql(postgres_url, EXPIRE_ALL)
             stale_inside.set()
             await fresh_done.wait()
-            transaction = await stale_database.begin()
-            try:
-                with pytest.raises(SessionBusy):
-                    await transaction.commit()
-            finally:
-                await transaction.rollback()
+            await _transaction_commit_refused(stale_database)
 
     async def fresh_turn() -> None:
         await stale_inside.wait()
@@ -265,12 +278,6 @@ async def test_a_stale_holders_one_statement_commit_stores_nothing(
     stale_database, fresh_database = two_processes
     stale, fresh = (LeaseSessionLocks(d.scalar, d.FAILURES) for d in two_processes)
     stale_inside, fresh_done = asyncio.Event(), asyncio.Event()
-    now = datetime.now(UTC)
-
-    async def write_session(database: PostgresDatabase, session_id: str) -> None:
-        async with SqlUnitOfWorkFactory(database)() as uow:
-            await uow.sessions.add(Session(id=session_id, created_at=now, updated_at=now))
-            await uow.commit()
 
     async def stale_turn() -> None:
         async with stale.hold("sess_a", 1):
@@ -278,12 +285,12 @@ async def test_a_stale_holders_one_statement_commit_stores_nothing(
             stale_inside.set()
             await fresh_done.wait()
             with pytest.raises(SessionBusy):
-                await write_session(stale_database, "sess_stale")
+                await _store_session(stale_database, "sess_stale")
 
     async def fresh_turn() -> None:
         await stale_inside.wait()
         async with fresh.hold("sess_a", 5):
-            await write_session(fresh_database, "sess_fresh")
+            await _store_session(fresh_database, "sess_fresh")
         fresh_done.set()
 
     await asyncio.wait_for(asyncio.gather(stale_turn(), fresh_turn()), 10)
@@ -425,9 +432,9 @@ async def test_leases_do_not_wait_for_the_wal_flush_and_commits_still_do(
     postgres_url: str,
 ) -> None:
     """A lease is taken and given back without an fsync each (on the way of every turn), while
-    a turn's commit, which proves the lease in its own statement, still waits for its flush."""
+    a turn's commit, which proves and ends the lease in its own statement, still waits for its
+    flush."""
     holds = 200
-    now = datetime.now(UTC)
 
     async def hold_and_leave(database: PostgresDatabase) -> None:
         locks = LeaseSessionLocks(database.scalar, database.FAILURES)
@@ -439,10 +446,8 @@ async def test_leases_do_not_wait_for_the_wal_flush_and_commits_still_do(
     async def commit_while_holding(database: PostgresDatabase) -> None:
         locks = LeaseSessionLocks(database.scalar, database.FAILURES)
         for i in range(100):
-            session = Session(id=f"sess_{i}", created_at=now, updated_at=now)
-            async with locks.hold(session.id, 5), SqlUnitOfWorkFactory(database)() as uow:
-                await uow.sessions.add(session)
-                await uow.commit()
+            async with locks.hold(f"sess_{i}", 5):
+                await _store_session(database, f"sess_{i}")
             await locks.aclose()
 
     lease_syncs = await _wal_syncs_during(postgres_url, hold_and_leave)
@@ -452,13 +457,6 @@ async def test_leases_do_not_wait_for_the_wal_flush_and_commits_still_do(
     assert commit_syncs >= 90  # one flush per commit, made one after the other
     assert await execute_sql(postgres_url, "SELECT count(*) FROM sessions") == 100
     assert await _leases_held(postgres_url) == 0
-
-
-async def _store_session(database: PostgresDatabase, session_id: str) -> None:
-    now = datetime.now(UTC)
-    async with SqlUnitOfWorkFactory(database)() as uow:
-        await uow.sessions.add(Session(id=session_id, created_at=now, updated_at=now))
-        await uow.commit()
 
 
 async def test_a_turns_commit_ends_its_lease_and_the_turn_leaves_without_a_round_trip(
@@ -498,12 +496,7 @@ async def test_a_second_commit_under_one_hold_stores_nothing(
         await _store_session(database, "sess_a")
         with pytest.raises(SessionBusy):
             await _store_session(database, "sess_b")
-        transaction = await database.begin()
-        try:
-            with pytest.raises(SessionBusy):
-                await transaction.commit()
-        finally:
-            await transaction.rollback()
+        await _transaction_commit_refused(database)
     await locks.aclose()
 
     stored = "SELECT string_agg(id, ',' ORDER BY id) FROM sessions"
