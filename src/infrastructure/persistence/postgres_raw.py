@@ -6,8 +6,8 @@ number, go as one statement: each write a data-modifying ``WITH`` part of it, wh
 PostgreSQL runs atomically in its own implicit transaction. So a turn's commit is a single
 round trip (session row, both messages, call records, summary, idempotency key, the end of
 the session's lease), and a reused idempotency key fails the whole statement, storing nothing
-of it. Foreign keys are
-checked at the end of the statement, so a turn may create its session and messages together.
+of it. Foreign keys are checked at the end of the statement, so a turn may create its session
+and messages together.
 
 Reads outside a transaction take a pooled connection for one statement each. Several
 processes and replicas share the database safely: nothing is cached between statements.
@@ -255,7 +255,7 @@ class _Combined:
     Built once per shape. At each commit the values are gathered in a fixed order: each
     lease's session and token, then each write's (an insert's rows, column by column; an
     update's values, then its key), and put in the statement's order by index. So no bind
-    name is formatted or looked up per commit: formatting them took a twentieth of a
+    name is formatted or looked up per commit: formatting them took about 3 % of a
     PostgreSQL turn's CPU (``docs/benchmarks.md``, round ten).
     """
 
