@@ -86,9 +86,13 @@ _RELEASE = sa.text(
 )
 
 
+#: What a lease's end binds (``_ending``), in the order of ``Lease.proof_values``.
+LEASE_PROOF_BINDS = ("session_id", "token")
+
+
 def _ending(prefix: str = "") -> str:
     """A lease ended by its holder's commit, if still its own and unexpired: one row back,
-    else none. Binds ``{prefix}session_id`` and ``{prefix}token``."""
+    else none. Binds ``LEASE_PROOF_BINDS``, each prefixed."""
     # Only ``prefix`` (the caller's constant) is formatted in; every value is a bind.
     return (
         "DELETE FROM session_leases"  # noqa: S608
@@ -108,6 +112,11 @@ class Lease:
     @property
     def params(self) -> dict[str, object]:
         return {"session_id": self.session_id, "token": self.token, "ttl": self.ttl_s}
+
+    @property
+    def proof_values(self) -> tuple[str, str]:
+        """The values of ``LEASE_PROOF_BINDS``, in order."""
+        return self.session_id, self.token
 
 
 _HELD: contextvars.ContextVar[tuple[Lease, ...]] = contextvars.ContextVar(

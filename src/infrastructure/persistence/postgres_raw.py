@@ -35,6 +35,7 @@ from src.infrastructure.persistence.compiled import (
 )
 from src.infrastructure.persistence.locks import (
     END_LEASE,
+    LEASE_PROOF_BINDS,
     Lease,
     ended_by_commit,
     held_leases,
@@ -47,7 +48,9 @@ from src.infrastructure.persistence.writes import (
     Insert,
     Write,
     idempotency_conflict,
+    insert_binds,
     insert_statement,
+    update_binds,
     update_statement,
 )
 
@@ -244,9 +247,6 @@ class PostgresDatabase:
             raise
 
 
-_LEASE_FIELDS = ("session_id", "token")  # what a lease's proof binds (``lease_proof``)
-
-
 @dataclass(frozen=True, slots=True)
 class _Combined:
     """The one statement for writes of one shape and a number of leases, and where each of
@@ -270,21 +270,20 @@ class _Combined:
     def of(cls, compiler: StatementCompiler, writes: Sequence[Write], leases: int) -> _Combined:
         """Write ``i`` binds its values under the prefix ``w{i}_`` (see ``writes``), lease
         ``i`` under ``l{i}_``."""
-        names = [f"l{index}_{field}" for index in range(leases) for field in _LEASE_FIELDS]
+        names = [f"l{index}_{bind}" for index in range(leases) for bind in LEASE_PROOF_BINDS]
         columns: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         for index, write in enumerate(writes):
             prefix = f"w{index}_"
             if isinstance(write, Insert):
-                row, count = tuple(write.rows[0]), len(write.rows)
+                row = tuple(write.rows[0])
                 columns.append((row, ()))
-                if count == 1:
-                    names += [f"{prefix}{c}" for c in row]
-                else:
-                    names += [f"{prefix}{n}_{c}" for n in range(count) for c in row]
+                for binds in insert_binds(row, len(write.rows), prefix):
+                    names += binds
             else:
                 values, key = tuple(write.values), tuple(write.key)
                 columns.append((values, key))
-                names += [f"{prefix}{c}" for c in values] + [f"{prefix}key_{k}" for k in key]
+                value_binds, key_binds = update_binds(key, values, prefix)
+                names += value_binds + key_binds
         compiled = compiler.compile(_combined_statement(writes, leases))
         position = {name: index for index, name in enumerate(names)}
         # Every parameter is a value of the writes or the leases: these statements have no
@@ -301,7 +300,7 @@ class _Combined:
         """The statement's positional arguments for ``writes`` of its shape and ``leases``."""
         gathered: list[Any] = []
         for lease in leases:
-            gathered += (lease.session_id, lease.token)
+            gathered += lease.proof_values
         for write, (first, second) in zip(writes, self.columns, strict=True):
             if isinstance(write, Insert):
                 for row in write.rows:

@@ -34,18 +34,11 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("timestamps must be timezone-aware")
-        utc = value.astimezone(UTC)
         # SQLite's DATETIME text has no zone: store the UTC wall time.
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+        return _wall_time(value) if dialect.name == "sqlite" else _to_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else _read_as_utc(value)
 
     # On SQLite, each conversion in one step: the two above chained with the dialect's own
     # (its text format by ``%``, its parsing by a regular expression) cost a turn about 2 %
@@ -63,20 +56,29 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return super().result_processor(dialect, coltype)
 
 
-def _sqlite_text(value: datetime | None) -> str | None:
-    """SQLite's ``DATETIME`` text of the UTC wall time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if value is None:
-        return None
+def _to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(UTC)
+
+
+def _wall_time(value: datetime) -> datetime:
+    """The UTC wall time of an aware ``value``, naive."""
+    return _to_utc(value).replace(tzinfo=None)
+
+
+def _read_as_utc(value: datetime) -> datetime:
+    """A stored timestamp as aware UTC: a naive one is the UTC wall time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """SQLite's ``DATETIME`` text of the UTC wall time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    return None if value is None else _wall_time(value).isoformat(" ", "microseconds")
 
 
 def _from_sqlite_text(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None if value is None else _read_as_utc(datetime.fromisoformat(value))
 
 
 def _session_fk(ondelete: str) -> Any:

@@ -43,18 +43,34 @@ class Update:
 Write = Insert | Update
 
 
+def insert_binds(columns: Sequence[str], rows: int = 1, prefix: str = "") -> list[list[str]]:
+    """The bind names of an ``INSERT`` of ``rows`` rows, row by row and column by column:
+    row ``i``'s value of column ``c`` binds as ``{prefix}{i}_{c}`` (a single row's as
+    ``{prefix}{c}``)."""
+    if rows == 1:
+        return [[f"{prefix}{c}" for c in columns]]
+    return [[f"{prefix}{i}_{c}" for c in columns] for i in range(rows)]
+
+
+def update_binds(
+    key: Sequence[str], columns: Sequence[str], prefix: str = ""
+) -> tuple[list[str], list[str]]:
+    """The bind names of an ``UPDATE`` by primary key: its values' (``{prefix}{c}``), then
+    its key columns' (``{prefix}key_{c}``)."""
+    return [f"{prefix}{c}" for c in columns], [f"{prefix}key_{k}" for k in key]
+
+
 def insert_statement(
     table: sa.Table, columns: Sequence[str], rows: int = 1, prefix: str = ""
 ) -> sa.Insert:
-    """``INSERT`` of ``rows`` rows; row ``i``'s value of column ``c`` binds as ``{prefix}{i}_{c}``
-    (a single row binds as ``{prefix}{c}``)."""
+    """``INSERT`` of ``rows`` rows, bound as ``insert_binds`` names them."""
     # Typed binds: past the first row SQLAlchemy does not infer a column's type, and without it
     # no bind processor (JSON, timestamps) would run for the later rows.
-    if rows == 1:
-        return sa.insert(table).values({c: _bind(table, c, f"{prefix}{c}") for c in columns})
-    return sa.insert(table).values(
-        [{c: _bind(table, c, f"{prefix}{i}_{c}") for c in columns} for i in range(rows)]
-    )
+    names = insert_binds(columns, rows, prefix)
+    values = [
+        {c: _bind(table, c, name) for c, name in zip(columns, row, strict=True)} for row in names
+    ]
+    return sa.insert(table).values(values[0] if rows == 1 else values)
 
 
 def _bind(table: sa.Table, column: str, name: str) -> sa.BindParameter[Any]:
@@ -64,17 +80,18 @@ def _bind(table: sa.Table, column: str, name: str) -> sa.BindParameter[Any]:
 def update_statement(
     table: sa.Table, key: Sequence[str], columns: Sequence[str], prefix: str = ""
 ) -> sa.Update:
-    """``UPDATE`` by primary key; key columns bind as ``{prefix}key_{c}``, values as
-    ``{prefix}{c}``."""
+    """``UPDATE`` by primary key, bound as ``update_binds`` names them."""
+    values, keys = update_binds(key, columns, prefix)
     return (
         sa.update(table)
-        .where(*(table.c[k] == sa.bindparam(f"{prefix}key_{k}") for k in key))
-        .values({c: sa.bindparam(f"{prefix}{c}") for c in columns})
+        .where(*(table.c[k] == sa.bindparam(name) for k, name in zip(key, keys, strict=True)))
+        .values({c: sa.bindparam(name) for c, name in zip(columns, values, strict=True)})
     )
 
 
 def update_values(update: Update, prefix: str = "") -> dict[str, Any]:
-    """The bind values of ``update_statement`` for ``update``."""
+    """The bind values of ``update_statement`` for ``update``, under ``update_binds``'s names
+    (written out here: this runs at every commit of an update, that once per statement)."""
     values = {f"{prefix}{c}": v for c, v in update.values.items()}
     values.update({f"{prefix}key_{k}": v for k, v in update.key.items()})
     return values
