@@ -1,6 +1,7 @@
 """``UtcDateTime`` on SQLite converts in one step what the dialect's own processors and the
-decorator's did in three: the stored text must stay theirs to the character, so rows written
-before and after read alike, and every timestamp must come back as the same instant in UTC."""
+decorator's did in three: the stored text must stay SQLAlchemy's to the character (compared
+with its own ``DATETIME`` processors, not with this code), so rows written before and after
+read alike, and every timestamp must come back as the same instant in UTC."""
 
 from __future__ import annotations
 
@@ -24,18 +25,19 @@ INSTANTS = [
 
 
 def _dialects_text(value: datetime) -> str:
-    """What SQLAlchemy itself stores: the decorator's UTC wall time, then SQLite's format."""
-    wall_time = UtcDateTime().process_bind_param(value, DIALECT)
+    """What SQLAlchemy's own SQLite ``DATETIME`` stores for the UTC wall time."""
     process = sa.DateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
     assert process is not None
-    text: str = process(wall_time)
+    text: str = process(value.astimezone(UTC).replace(tzinfo=None))
     return text
 
 
-def _dialects_value(text: str) -> datetime | None:
+def _dialects_value(text: str) -> datetime:
+    """What SQLAlchemy's own SQLite ``DATETIME`` reads, as the UTC wall time it is."""
     process = sa.DateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)
     assert process is not None
-    return UtcDateTime().process_result_value(process(text), DIALECT)
+    parsed: datetime = process(text)
+    return parsed.replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value", INSTANTS, ids=str)
