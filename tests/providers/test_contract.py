@@ -269,6 +269,25 @@ async def test_every_declared_option_reaches_the_provider(
     assert missing == []
 
 
+async def test_no_request_carries_the_sdks_telemetry_of_the_host_or_the_call(
+    wire: Wire, make: Build, fake: FakeUpstream
+) -> None:
+    """The Stainless SDKs' ``X-Stainless-*`` headers (the host's OS, architecture and Python,
+    the SDK's retry count) stay home, whole and streamed; the key and the User-Agent that
+    names the SDK still go."""
+    fake.enqueue(wire.reply("ok"), wire.stream(["Fe", "lix"], 0.0))
+    adapter = make()
+
+    await adapter.complete(wire.request())
+    await collect(adapter.stream(wire.request()))
+
+    for sent in fake.received:
+        assert [name for name in sent.headers if name.startswith("x-stainless-")] == []
+        assert any(API_KEY in value for value in sent.headers.values())
+        assert sent.headers["user-agent"]
+    assert len(fake.received) == 2
+
+
 async def test_refused_connection_is_a_transient_connection_error_at_once(wire: Wire) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

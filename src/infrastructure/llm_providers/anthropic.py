@@ -44,6 +44,7 @@ from anthropic.types import (
 from anthropic.types import TextDelta as AnthropicTextDelta
 
 from src.domain import llm
+from src.infrastructure.llm_providers import sdk_headers
 from src.infrastructure.llm_providers.anthropic_messages import (
     alternating,
     json_tool_name,
@@ -152,6 +153,10 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
             max_retries=0,
             # The SDK's official aiohttp backend, as for the OpenAI protocol (its docstring).
             http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),
+            # The client's headers come after the call's, so here they leave out both.
+            default_headers=sdk_headers.omitted(
+                sdk_headers.PLATFORM + sdk_headers.PER_CALL, anthropic.omit
+            ),
         )
 
     async def aclose(self) -> None:

@@ -21,7 +21,7 @@ cannot encode (an integer beyond 64 bits) is handed over as the dict (``body``),
 to encode as before.
 The request options name the client's own time-out, retries, headers and query, which the SDK
 would otherwise deep-copy from its defaults. Together about 5 % of a turn's instructions
-(docs/benchmarks.md, round six).
+(docs/benchmarks.md, round six). The SDK's telemetry headers are left out (``sdk_headers``).
 
 A whole response is read as the JSON the SDK decoded (``cast_to=object``, which the SDK
 returns as it is) rather than as a ``ChatCompletion``: the SDK builds its response models
@@ -55,6 +55,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from src.domain import llm
 from src.domain.tokens import estimated_usage
 from src.infrastructure.llm_providers import openai_shapes as shapes
+from src.infrastructure.llm_providers import sdk_headers
 from src.infrastructure.llm_providers.assembly import StreamAssembly
 from src.infrastructure.llm_providers.base import (
     ProviderAdapter,
@@ -138,6 +139,7 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
             timeout=config.timeout_s,
             max_retries=0,
             http_client=openai.DefaultAioHttpClient(timeout=config.timeout_s),
+            default_headers=sdk_headers.omitted(sdk_headers.PLATFORM, openai.omit),
         )
         # The SDK gives its base URL a trailing slash, so the join keeps the base's path.
         self._url = str(self._client.base_url.join(_PATH))
@@ -175,12 +177,14 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
         """The options ``chat.completions.create`` passes (authenticate with the API key
         only), and the client's own time-out, retries, headers and query given as they are:
         the SDK deep-copies each default left out, a fifth of building its request options.
-        New dicts each call, as the SDK may keep them on the request's options."""
+        The headers leave out the SDK's telemetry of the call (``sdk_headers``), which only a
+        request's own headers can. New dicts each call, as the SDK may keep them on the
+        request's options."""
         return openai.RequestOptions(
             security={"bearer_auth": True},
             timeout=self._client.timeout,
             max_retries=self._client.max_retries,
-            headers={},
+            headers=sdk_headers.omitted(sdk_headers.PER_CALL, openai.omit),
             params={},
         )
 
